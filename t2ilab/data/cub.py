@@ -135,3 +135,34 @@ def stated_attributes(captions: tuple[str, ...] | list[str]) -> dict[str, str]:
         for group, value in parse_attributes(caption).items():
             votes[group][value] += 1
     return {group: counter.most_common(1)[0][0] for group, counter in votes.items()}
+
+
+def write_layout(root: str | os.PathLike, images: torch.Tensor, species: list[int], captions: list[list[str]],
+                 is_train: list[bool], class_names: list[str] | None = None) -> Path:
+    """Write images (B, 3, H, W in [-1, 1]) and captions in CUB's on-disk layout under `root`.
+
+    Returns the `CUB_200_2011` folder. Tests and the data chapter use it to exercise `CUB200` without
+    the real archive; it is also how to bring a bird collection of your own into the course."""
+    root = Path(root)
+    cub, text = root / "CUB_200_2011", root / "text_c10"
+    (cub / "images").mkdir(parents=True, exist_ok=True)
+    num_classes = max(species) + 1
+    names = class_names or [f"{c + 1:03d}.Species_{c + 1}" for c in range(num_classes)]
+    rows: dict[str, list[str]] = {"images.txt": [], "train_test_split.txt": [], "image_class_labels.txt": [],
+                                  "bounding_boxes.txt": [], "classes.txt": [f"{c + 1} {n}" for c, n in enumerate(names)]}
+    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    for i, (image, label, lines, train) in enumerate(zip(pixels, species, captions, is_train), start=1):
+        folder = names[label]
+        name = f"{folder.split('.', 1)[-1]}_{i:04d}"
+        (cub / "images" / folder).mkdir(exist_ok=True)
+        (text / folder).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(cub / "images" / folder / f"{name}.jpg", quality=95)
+        (text / folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+        h, w = image.shape[:2]
+        rows["images.txt"].append(f"{i} {folder}/{name}.jpg")
+        rows["train_test_split.txt"].append(f"{i} {int(train)}")
+        rows["image_class_labels.txt"].append(f"{i} {label + 1}")
+        rows["bounding_boxes.txt"].append(f"{i} {w / 8:.1f} {h / 8:.1f} {3 * w / 4:.1f} {3 * h / 4:.1f}")
+    for file, lines in rows.items():
+        (cub / file).write_text("\n".join(lines) + "\n")
+    return cub

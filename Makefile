@@ -13,9 +13,10 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $(STAMP)
 
-# The editable install is redone whenever the venv points at another checkout (a venv shared by clones).
+# The editable install is redone whenever the venv points at another checkout (a venv shared by clones);
+# -I keeps the current directory off sys.path, so the check sees what notebooks' kernels will see.
 setup: $(STAMP)
-	@$(BIN)/python -c "import pathlib, t2ilab; assert pathlib.Path(t2ilab.__file__).resolve().parent == pathlib.Path('t2ilab').resolve()" 2>/dev/null \
+	@$(BIN)/python -I -c "import pathlib, t2ilab; assert pathlib.Path(t2ilab.__file__).resolve().parent == pathlib.Path('t2ilab').resolve()" 2>/dev/null \
 	  || $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 
 data: setup

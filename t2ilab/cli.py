@@ -1,4 +1,10 @@
-"""The `t2ilab` command line: `t2ilab data` generates and describes the data set."""
+"""The `t2ilab` command line.
+
+    t2ilab data [--seed --grid]                         generate (or load) SynthBirds-200 and describe it
+    t2ilab train PRESET [--steps --out --resume --device --release]
+    t2ilab evaluate NAME [--n --seed --device]          re-measure a released model, update its card
+    t2ilab zoo list                                     the released models
+"""
 from __future__ import annotations
 
 import argparse
@@ -26,6 +32,82 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    import shlex
+
+    from . import zoo
+    from .nn import count_parameters
+    from .presets import get_preset
+    from .train import distributed_context, train
+
+    preset = get_preset(args.preset)
+    overrides = {"device": args.device}
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    job = preset.build(**overrides)
+    out = args.out or f"runs/{args.preset}"
+    rank, world = distributed_context()
+    if rank == 0:
+        print(f"{preset.name}: {preset.description}\n  {count_parameters(job.model):,} parameters, "
+              f"{job.config.steps} steps, batch {preset.batch_size} x {world} process(es), device {args.device}, "
+              f"checkpoints in {out}")
+    result = train(job.model, job.step_fn, job.batch_fn, job.config, out_dir=out, resume=args.resume)
+    if rank != 0:
+        return 0
+    final = result.ema if result.ema is not None else result.model
+    print(f"  done: {result.steps} steps, {result.wall_seconds / 60:.1f} min of training, "
+          f"final loss {result.history[-1]['loss']:.4f}")
+    if args.release:
+        final = final.float().eval()
+        metrics = preset.evaluate(final.to(args.device))
+        command = "t2ilab " + " ".join(shlex.quote(a) for a in (args.argv or []))
+        card = {"description": preset.description, "command": command, "commit": zoo.git_commit(),
+                "wall_seconds": round(result.wall_seconds, 1), "machine": zoo.machine_description(args.device),
+                "steps": result.steps, "parameters": count_parameters(final),
+                "train_config": _plain(job.config), "batch_size": preset.batch_size, "world_size": world,
+                "weights_from": "ema" if result.ema is not None else "model",
+                "final_loss": result.history[-1]["loss"], "metrics": metrics, **job.card_extra}
+        if hasattr(final, "tokenizer"):
+            del final.tokenizer
+        path = zoo.release(preset.name, final.cpu(), card)
+        print(f"  released {path} ({path.stat().st_size / 1e6:.1f} MB)\n  metrics: {_short(metrics)}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from . import zoo
+    from .presets import get_preset
+
+    card = zoo.load_card(args.name)
+    model = zoo.load(args.name, device=args.device)
+    metrics = get_preset(args.name).evaluate(model, n=args.n, seed=args.seed)
+    print(json.dumps(metrics, indent=2))
+    if args.write:
+        card["metrics"] = metrics
+        (zoo.weights_dir() / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+        print(f"updated {args.name}.json")
+    return 0
+
+
+def _zoo(args: argparse.Namespace) -> int:
+    from . import zoo
+
+    print(zoo.table())
+    return 0
+
+
+def _plain(config) -> dict:
+    import dataclasses
+
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+def _short(metrics: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="t2ilab", description="Text-to-image generation, three ways.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,11 +116,35 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--root", default=None, help="cache folder (default $T2ILAB_HOME or ~/.cache/t2ilab)")
     data.add_argument("--grid", default=None, help="also save a PNG grid of 8 species x 8 images here")
     data.set_defaults(func=_data)
+
+    train = sub.add_parser("train", help="train a preset (resumable); --release writes weights and a model card")
+    train.add_argument("preset", help="preset name, e.g. clip-birds or evaluator-birds")
+    train.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
+    train.add_argument("--out", default=None, help="checkpoint folder (default runs/PRESET)")
+    train.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                       help="continue from OUT/checkpoint.pt if present (default yes)")
+    train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    train.add_argument("--release", action="store_true", help="evaluate and release into t2ilab/zoo/weights")
+    train.set_defaults(func=_train)
+
+    evaluate = sub.add_parser("evaluate", help="measure a released model (the metrics of its card)")
+    evaluate.add_argument("name")
+    evaluate.add_argument("--n", type=int, default=None, help="number of test items (default: all)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--write", action="store_true", help="store the metrics in the model card")
+    evaluate.set_defaults(func=_evaluate)
+
+    zoo = sub.add_parser("zoo", help="the released models")
+    zoo.add_argument("action", choices=["list"])
+    zoo.set_defaults(func=_zoo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     return args.func(args)
 
 

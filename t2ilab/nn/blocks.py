@@ -1,0 +1,61 @@
+"""Convolutional building blocks: a pre-activation residual block (He et al., 2016, as used in the DDPM U-Net of
+Ho et al., 2020) with an optional embedding that shifts its features, and resampling layers."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(32, channels // 4) or 1, channels)
+
+
+class ResBlock(nn.Module):
+    """norm-SiLU-conv twice, plus a skip; `emb` (B, emb_dim), if given, is added between the convs.
+
+    (B, in_ch, H, W) -> (B, out_ch, H, W)."""
+
+    def __init__(self, in_ch: int, out_ch: int, emb_dim: int | None = None, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.conv1 = group_norm(in_ch), nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.emb_proj = nn.Linear(emb_dim, out_ch) if emb_dim else None
+        self.norm2, self.conv2 = group_norm(out_ch), nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.dropout = nn.Dropout(dropout)
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        if self.emb_proj is not None:
+            if emb is None:
+                raise ValueError("this ResBlock was built with emb_dim and needs an embedding")
+            h = h + self.emb_proj(F.silu(emb))[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return self.skip(x) + h
+
+
+class Downsample(nn.Module):
+    """Strided 3x3 convolution: (B, C, H, W) -> (B, out_ch, H/2, W/2)."""
+
+    def __init__(self, channels: int, out_ch: int | None = None):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, out_ch or channels, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour x2 then a 3x3 convolution: (B, C, H, W) -> (B, out_ch, 2H, 2W)."""
+
+    def __init__(self, channels: int, out_ch: int | None = None):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, out_ch or channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))

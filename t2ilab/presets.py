@@ -1,0 +1,169 @@
+"""Named training presets: what `t2ilab train PRESET` builds, trains and (with --release) evaluates and releases.
+
+A preset bundles a model config, a `TrainConfig`, the batch and step functions the loop needs, and the
+evaluation whose metrics go into the model card. The table `PRESETS` lists them; `t2ilab zoo list` shows what
+has been released.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .clip import CLIPConfig, MiniCLIP
+from .data import BIRD_GROUPS, SynthBirds
+from .data import synthbirds
+from .metrics.evaluator import BirdEvaluator, EvaluatorConfig
+from .train import TrainConfig
+
+
+def batch_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    """The generator of one step's batch on one process: a pure function of (seed, step, rank)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step * 1_009 + rank)
+
+
+def augment(images: torch.Tensor, g: torch.Generator, max_shift: float = 2.0) -> torch.Tensor:
+    """Random horizontal flips and translations of up to `max_shift` pixels (edge pixels repeated): (B, 3, H, W)."""
+    b, _, h, w = images.shape
+    flip = torch.rand(b, generator=g) < 0.5
+    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    shift = (torch.rand(b, 2, generator=g) * 2 - 1) * max_shift * 2 / torch.tensor([w, h])
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+@dataclass
+class Job:
+    """Everything `train` needs for one preset."""
+
+    model: nn.Module
+    step_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, dict[str, float]]]
+    batch_fn: Callable[[int, int, int], Any]
+    config: TrainConfig
+    card_extra: dict[str, Any]
+
+
+@dataclass
+class Preset:
+    name: str
+    description: str
+    model_config: Any
+    train_config: TrainConfig
+    batch_size: int
+
+    def build(self, **overrides) -> Job:
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------------------------
+# mini-CLIP
+# --------------------------------------------------------------------------------------------------------------
+
+class CLIPPreset(Preset):
+    def build(self, **overrides) -> Job:
+        cfg = dataclasses.replace(self.train_config, **overrides)
+        data = SynthBirds("train", image_size=32)
+        tokenizer = synthbirds.word_tokenizer(max_length=self.model_config.max_length)
+        model_cfg = dataclasses.replace(self.model_config, vocab_size=len(tokenizer), pad_id=tokenizer.pad_id)
+        all_ids = torch.stack([tokenizer.encode_batch(list(c)) for c in data.captions])  # (N, 10, T)
+        images = data.images  # (N, 3, 32, 32) uint8
+        batch_size = self.batch_size
+
+        def batch_fn(step: int, rank: int, world: int):
+            g = batch_generator(cfg.seed, step, rank)
+            idx = torch.randint(len(images), (batch_size,), generator=g)
+            which = torch.randint(all_ids.shape[1], (batch_size,), generator=g)
+            x = augment(images[idx].float() / 127.5 - 1.0, g)
+            return x, all_ids[idx, which]
+
+        def step_fn(model, batch):
+            out = model(*batch)
+            return out.loss, {"batch_acc": float(out.accuracy)}
+
+        card_extra = {"tokenizer": {"vocab": tokenizer.vocab, "max_length": tokenizer.max_length}}
+        return Job(MiniCLIP(model_cfg), step_fn, batch_fn, cfg, card_extra)
+
+    def evaluate(self, model: MiniCLIP, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """R-precision on real test pairs: each test image's caption among itself and 99 other test captions."""
+        from .metrics.alignment import embed_captions, embed_images, r_precision_from_embeddings, unambiguous_share
+
+        test = SynthBirds("test", image_size=32)
+        count = n or len(test)
+        g = torch.Generator().manual_seed(seed)
+        chosen = torch.randint(10, (len(test),), generator=g)
+        captions = [test.captions[i][int(chosen[i])] for i in range(len(test))]
+        image_emb = embed_images(model, test.image_tensor(torch.arange(count)))
+        text_emb = embed_captions(model, captions)
+        owner = torch.arange(len(test))
+        result = r_precision_from_embeddings(image_emb, text_emb[:count], text_emb, owner, 99, seed)
+        truth = [test.species_table[int(s)].attributes for s in test.species[:count]]
+        ceiling = unambiguous_share(truth, captions[:count], captions, 99, seed, owner)
+        return {"r_precision": result.r_precision, "unambiguous_trials": ceiling, "n": count, "seed": seed,
+                "distractors": 99, "split": "test"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The bird evaluator
+# --------------------------------------------------------------------------------------------------------------
+
+class EvaluatorPreset(Preset):
+    def build(self, **overrides) -> Job:
+        cfg = dataclasses.replace(self.train_config, **overrides)
+        data = SynthBirds("train", image_size=32)
+        images, species, attrs = data.images, data.species, data.attribute_index
+        batch_size = self.batch_size
+
+        def batch_fn(step: int, rank: int, world: int):
+            g = batch_generator(cfg.seed, step, rank)
+            idx = torch.randint(len(images), (batch_size,), generator=g)
+            return augment(images[idx].float() / 127.5 - 1.0, g), species[idx], attrs[idx]
+
+        def step_fn(model, batch):
+            images, species, attrs = batch
+            out = model(images)
+            species_loss = F.cross_entropy(out.species_logits, species)
+            attribute_loss = torch.stack([F.cross_entropy(out.attribute_logits[g], attrs[:, j])
+                                          for j, g in enumerate(BIRD_GROUPS)]).sum()
+            accuracy = (out.species_logits.argmax(1) == species).float().mean()
+            return species_loss + attribute_loss, {"species_acc": float(accuracy)}
+
+        return Job(BirdEvaluator(self.model_config), step_fn, batch_fn, cfg, {})
+
+    def evaluate(self, model: BirdEvaluator, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """Accuracy of every head on real test images."""
+        test = SynthBirds("test", image_size=32)
+        count = n or len(test)
+        _, species, attrs = model.predict(test.image_tensor(torch.arange(count)))
+        metrics = {"species_accuracy": float((species == test.species[:count]).float().mean())}
+        for j, group in enumerate(BIRD_GROUPS):
+            metrics[f"{group}_accuracy"] = float((attrs[:, j] == test.attribute_index[:count, j]).float().mean())
+        metrics.update(n=count, split="test")
+        return metrics
+
+
+PRESETS: dict[str, Preset] = {
+    "clip-birds": CLIPPreset(
+        "clip-birds", "mini-CLIP text and image towers, contrastive on SynthBirds-200 train pairs",
+        CLIPConfig(), TrainConfig(steps=2000, lr=1e-3, warmup_steps=100, weight_decay=0.05, seed=0), batch_size=128),
+    "evaluator-birds": EvaluatorPreset(
+        "evaluator-birds", "species + attribute classifier on real SynthBirds-200 training images (FID-SB features)",
+        EvaluatorConfig(), TrainConfig(steps=3000, lr=2e-3, warmup_steps=100, weight_decay=0.05, seed=0),
+        batch_size=128),
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]

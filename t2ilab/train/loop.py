@@ -1,0 +1,196 @@
+"""One model-agnostic training loop (chapter "How we measure text-to-image models", and every model chapter).
+
+Nothing here knows about diffusion, transformers or GANs. A family supplies
+
+- `batch_fn(step, rank, world_size) -> batch`: the batch of a step, drawn from a generator seeded by
+  (seed, step, rank) so that a resumed run sees exactly the batches an uninterrupted run would;
+- `step_fn(model, batch) -> (loss, logs)`: the loss of one batch. Under DDP `model` is the
+  `DistributedDataParallel` wrapper: call it (its `forward`), not its submodules, so gradients are averaged.
+
+The loop adds what every run needs: AdamW with linear warm-up and cosine decay, gradient clipping, an EMA of the
+weights, a tqdm bar with the loss, periodic atomic checkpoints with the RNG state, exact resume, bfloat16
+autocast on a GPU, and data parallelism over processes started by `torchrun` (gloo on CPU, NCCL on GPU).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+
+StepFn = Callable[[nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
+BatchFn = Callable[[int, int, int], Any]
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 100
+    cosine_decay: bool = True  # to 10% of lr at the last step
+    grad_clip: float | None = 1.0
+    ema_decay: float | None = None  # e.g. 0.999; None keeps no EMA
+    seed: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 10
+    device: str = "cpu"
+    mixed_precision: bool = True  # bfloat16 autocast, used on CUDA only
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    ema: nn.Module | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    wall_seconds: float = 0.0  # summed over all sessions of a resumed run
+    steps: int = 0
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine decay to 10% of `lr` (or constant)."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if not cfg.cosine_decay:
+        return cfg.lr
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model for parameters; buffers are copied."""
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+def distributed_context() -> tuple[int, int]:
+    """(rank, world size); initialises the process group when started by torchrun."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return 0, 1
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def train(model: nn.Module, step_fn: StepFn, batch_fn: BatchFn, cfg: TrainConfig,
+          out_dir: str | os.PathLike | None = None, resume: bool = True, progress: bool = True,
+          extra_state: dict[str, Any] | None = None) -> TrainResult:
+    """Train `model` for `cfg.steps` steps; with `out_dir`, checkpoint to `out_dir/checkpoint.pt` and resume from it."""
+    rank, world = distributed_context()
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    torch.manual_seed(cfg.seed)  # the same initial RNG state on every rank; batches differ by rank
+    model = model.to(device)
+    ema = copy.deepcopy(model).requires_grad_(False) if cfg.ema_decay else None
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    history: list[dict[str, float]] = []
+    start_step, wall_before = 0, 0.0
+
+    checkpoint_path = Path(out_dir) / "checkpoint.pt" if out_dir else None
+    if resume and checkpoint_path is not None and checkpoint_path.exists():
+        state = load_checkpoint(checkpoint_path, map_location=device)
+        if _must_match(state["config"]) != _must_match(asdict(cfg)):
+            raise ValueError(f"{checkpoint_path} was written with another configuration; use a new --out "
+                             f"or resume=False.\n saved: {state['config']}\n now:   {_jsonable(asdict(cfg))}")
+        model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+        start_step, history, wall_before = state["step"], state["history"], state["wall_seconds"]
+
+    wrapped = model
+    if world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.mixed_precision and device.type == "cuda")
+
+    def write_checkpoint(step: int) -> None:
+        if checkpoint_path is None or rank != 0:
+            return
+        save_checkpoint(checkpoint_path, {
+            "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+            "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(), "history": history,
+            "wall_seconds": wall_before + time.perf_counter() - started, "config": _jsonable(asdict(cfg)),
+            "extra": extra_state or {},
+        })
+
+    started = time.perf_counter()
+    model.train()
+    bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, disable=not progress or rank != 0,
+               desc="training", dynamic_ncols=True)
+    for step in bar:
+        # 1. learning rate of this step, then the batch of this step (a function of the step, not of the past)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        batch = _to_device(batch_fn(step, rank, world), device)
+        # 2. loss, gradients (averaged across processes by DDP), clipping, update
+        with autocast:
+            loss, logs = step_fn(wrapped, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                     if cfg.grad_clip else torch.tensor(0.0))
+        optimizer.step()
+        # 3. EMA of the weights, logs, checkpoint
+        if ema is not None:
+            ema_update(ema, model, cfg.ema_decay)
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            record = {"step": step, "loss": float(loss.detach()), "lr": lr_at(step, cfg), "grad_norm": float(grad_norm), **logs}
+            history.append(record)
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+        if (step + 1) % cfg.checkpoint_every == 0 or step == cfg.steps - 1:
+            write_checkpoint(step + 1)
+    bar.close()
+    wall = wall_before + time.perf_counter() - started
+    if checkpoint_path is not None and rank == 0:
+        (checkpoint_path.parent / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+    return TrainResult(model, ema, history, wall, cfg.steps)
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch) if not hasattr(batch, "_fields") else \
+            type(batch)(*(_to_device(v, device) for v in batch))
+    return batch
+
+
+def _must_match(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings a resumed run must share with the saved one (steps may grow, the device may change)."""
+    return {k: v for k, v in _jsonable(config).items() if k not in ("steps", "device", "checkpoint_every", "log_every")}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

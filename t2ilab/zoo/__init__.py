@@ -1,0 +1,144 @@
+"""The model zoo: released weights (fp16 safetensors, no pickle) with a JSON model card beside each file.
+
+A card records what a reader needs to trust and reproduce the weights: the class and its config, the exact
+`t2ilab train` command, the commit, wall time, machine, steps, the sha256 of the weights file, and the metrics
+`t2ilab evaluate` measured (with N and seed). `load(name)` checks the sha256 before reading a byte of weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+class ZooError(RuntimeError):
+    """A released model is missing, damaged or inconsistent with its card."""
+
+
+def weights_dir() -> Path:
+    """`$T2ILAB_ZOO` if set (for experiments), else the package's `zoo/weights`."""
+    return Path(os.environ.get("T2ILAB_ZOO", WEIGHTS_DIR))
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def available() -> list[str]:
+    """Names of the released models (those with a card)."""
+    return sorted(p.stem for p in weights_dir().glob("*.json"))
+
+
+def load_card(name: str) -> dict[str, Any]:
+    path = weights_dir() / f"{name}.json"
+    if not path.exists():
+        raise ZooError(f"no released model {name!r}: {path} does not exist; available: {available()}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ZooError(f"model card {path} is not valid JSON: {err}") from err
+
+
+def _class(dotted: str) -> type:
+    module, _, attr = dotted.rpartition(".")
+    if not module.startswith("t2ilab."):
+        raise ZooError(f"model class {dotted!r} is not part of t2ilab")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _config_from_dict(config_class: type, values: dict[str, Any]):
+    kwargs = {}
+    for f in dataclasses.fields(config_class):
+        if f.name in values:
+            v = values[f.name]
+            kwargs[f.name] = tuple(v) if isinstance(v, list) else v
+    return config_class(**kwargs)
+
+
+def load(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
+    """Build the model of card `name`, check the weights' sha256, load them; returns it in eval mode."""
+    card = load_card(name)
+    path = weights_dir() / card["weights"]
+    if not path.exists():
+        raise ZooError(f"weights file missing: {path} (named in {name}.json); re-run: {card.get('command')}")
+    actual = sha256_file(path)
+    if actual != card["sha256"]:
+        raise ZooError(f"weights file {path} is damaged or altered: sha256 {actual[:16]}... but the card "
+                       f"says {card['sha256'][:16]}...; restore it or retrain with: {card.get('command')}")
+    cls = _class(card["class"])
+    model = cls(_config_from_dict(cls.config_class, card["config"]))
+    state = load_file(path)
+    missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    if missing or unexpected:
+        raise ZooError(f"{path} does not fit {card['class']}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    if "tokenizer" in card:
+        from ..data.tokenizers import WordTokenizer
+
+        model.tokenizer = WordTokenizer(card["tokenizer"]["vocab"], card["tokenizer"]["max_length"])
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def git_commit() -> str:
+    """HEAD of the repository this package lives in, with '-dirty' if tracked files have changes."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine_description(device: str) -> dict[str, Any]:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def release(name: str, model: nn.Module, card: dict[str, Any]) -> Path:
+    """Write `name.safetensors` (fp16) and `name.json` into the zoo; `card` gains weights, sha256, class, config."""
+    out = weights_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.safetensors"
+    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path))
+    cls = type(model)
+    full = {"name": name, "class": f"{cls.__module__}.{cls.__qualname__}",
+            "config": dataclasses.asdict(model.cfg), "weights": path.name, "sha256": sha256_file(path),
+            "dtype": "float16", "size_bytes": path.stat().st_size, **card}
+    (out / f"{name}.json").write_text(json.dumps(full, indent=2) + "\n")
+    return path
+
+
+def table() -> str:
+    """A text table of the released models: name, class, parameters, size, steps, wall time, key metrics."""
+    rows = [("name", "class", "params", "MB", "steps", "train time", "metrics")]
+    for name in available():
+        card = load_card(name)
+        metrics = card.get("metrics", {})
+        shown = ", ".join(f"{k}={v:.3g}" for k, v in metrics.items() if isinstance(v, (int, float)))[:70]
+        rows.append((name, card["class"].rsplit(".", 1)[-1], f"{card.get('parameters', 0) / 1e6:.2f}M",
+                     f"{card.get('size_bytes', 0) / 1e6:.1f}", str(card.get("steps", "?")),
+                     f"{card.get('wall_seconds', 0) / 60:.1f} min", shown))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)

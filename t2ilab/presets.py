@@ -155,10 +155,10 @@ class EvaluatorPreset(Preset):
 PRESETS: dict[str, Preset] = {
     "clip-birds": CLIPPreset(
         "clip-birds", "mini-CLIP text and image towers, contrastive on SynthBirds-200 train pairs",
-        CLIPConfig(), TrainConfig(steps=2000, lr=1e-3, warmup_steps=100, weight_decay=0.05, seed=0), batch_size=128),
+        CLIPConfig(), TrainConfig(steps=2000, lr=1e-3, warmup_steps=100, weight_decay=0.05, ema_decay=0.998, seed=0), batch_size=128),
     "evaluator-birds": EvaluatorPreset(
         "evaluator-birds", "species + attribute classifier on real SynthBirds-200 training images (FID-SB features)",
-        EvaluatorConfig(), TrainConfig(steps=3000, lr=2e-3, warmup_steps=100, weight_decay=0.05, seed=0),
+        EvaluatorConfig(), TrainConfig(steps=3000, lr=2e-3, warmup_steps=100, weight_decay=0.05, ema_decay=0.998, seed=0),
         batch_size=128),
 }
 

@@ -92,6 +92,7 @@ class CLIPPreset(Preset):
             return out.loss, {"batch_acc": float(out.accuracy)}
 
         card_extra = {"tokenizer": {"vocab": tokenizer.vocab, "max_length": tokenizer.max_length}}
+        torch.manual_seed(cfg.seed)  # the initial weights are part of the run's seed
         return Job(MiniCLIP(model_cfg), step_fn, batch_fn, cfg, card_extra)
 
     def evaluate(self, model: MiniCLIP, n: int | None = None, seed: int = 0) -> dict[str, Any]:
@@ -138,6 +139,7 @@ class EvaluatorPreset(Preset):
             accuracy = (out.species_logits.argmax(1) == species).float().mean()
             return species_loss + attribute_loss, {"species_acc": float(accuracy)}
 
+        torch.manual_seed(cfg.seed)  # the initial weights are part of the run's seed
         return Job(BirdEvaluator(self.model_config), step_fn, batch_fn, cfg, {})
 
     def evaluate(self, model: BirdEvaluator, n: int | None = None, seed: int = 0) -> dict[str, Any]:

@@ -1,0 +1,70 @@
+"""The model zoo: fp16 safetensors + card round trip, sha256 checks with clear errors, the table."""
+import json
+
+import pytest
+import torch
+
+from t2ilab import zoo
+from t2ilab.clip import CLIPConfig, MiniCLIP
+
+
+@pytest.fixture
+def tiny_release(tmp_path, monkeypatch):
+    monkeypatch.setenv("T2ILAB_ZOO", str(tmp_path))
+    torch.manual_seed(0)
+    model = MiniCLIP(CLIPConfig(vocab_size=12, max_length=8, text_dim=16, text_layers=1, text_heads=2,
+                                image_channels=(8, 8), embed_dim=8))
+    card = {"command": "t2ilab train tiny", "steps": 1, "metrics": {"r_precision": 0.5}, "parameters": 1,
+            "tokenizer": {"vocab": ["<pad>", "<unk>", "<bos>", "<eos>", "red", "bird"], "max_length": 8}}
+    path = zoo.release("tiny-clip", model, card)
+    return model, path
+
+
+def test_round_trip_in_fp16(tiny_release):
+    model, path = tiny_release
+    assert path.read_bytes()[:8] != b"\x80\x02\x8a\n"  # not a pickle
+    loaded = zoo.load("tiny-clip")
+    for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
+        assert torch.allclose(a.half().float(), b), name
+    assert loaded.tokenizer.decode(loaded.tokenizer.encode("red bird")) == "red bird"
+    card = zoo.load_card("tiny-clip")
+    assert card["sha256"] == zoo.sha256_file(path) and card["dtype"] == "float16"
+    assert card["class"] == "t2ilab.clip.MiniCLIP" and card["config"]["text_dim"] == 16
+    assert "tiny-clip" in zoo.table() and zoo.available() == ["tiny-clip"]
+
+
+def test_missing_file_is_named(tiny_release):
+    _, path = tiny_release
+    path.unlink()
+    with pytest.raises(zoo.ZooError, match="missing.*tiny-clip.safetensors"):
+        zoo.load("tiny-clip")
+
+
+def test_truncated_file_is_caught(tiny_release):
+    _, path = tiny_release
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(zoo.ZooError, match="damaged or altered.*tiny-clip.safetensors|tiny-clip.safetensors.*damaged"):
+        zoo.load("tiny-clip")
+
+
+def test_altered_file_is_caught(tiny_release):
+    _, path = tiny_release
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(zoo.ZooError, match="sha256"):
+        zoo.load("tiny-clip")
+
+
+def test_unknown_name_lists_what_exists(tiny_release):
+    with pytest.raises(zoo.ZooError, match="tiny-clip"):
+        zoo.load("no-such-model")
+
+
+def test_card_class_must_be_ours(tiny_release, tmp_path):
+    card_path = tmp_path / "tiny-clip.json"
+    card = json.loads(card_path.read_text())
+    card["class"] = "os.system"
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(zoo.ZooError, match="not part of t2ilab"):
+        zoo.load("tiny-clip")

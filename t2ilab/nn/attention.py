@@ -45,3 +45,24 @@ class TransformerBlock(nn.Module):
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.attn(self.ln1(x), pad_mask)
         return x + self.mlp(self.ln2(x))
+
+
+class CrossAttention(nn.Module):
+    """Queries from x (B, N, C) attend to a context (B, T, D), e.g. the words of a caption; padding is masked."""
+
+    def __init__(self, dim: int, context_dim: int, heads: int):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} must be divisible by heads {heads}")
+        self.heads = heads
+        self.norm = nn.LayerNorm(dim)
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(context_dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        q = rearrange(self.q(self.norm(x)), "b n (h d) -> b h n d", h=self.heads)
+        k, v = rearrange(self.kv(context), "b t (two h d) -> two b h t d", two=2, h=self.heads)
+        mask = None if pad_mask is None else ~pad_mask[:, None, None, :]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return x + self.out(rearrange(y, "b h n d -> b n (h d)"))

@@ -1,0 +1,64 @@
+"""The diffusion process: forward noising, the training loss and the posterior (chapter "Diffusion from noise to birds").
+
+No parameters live here: the network is passed in as a function `pred_noise = model_fn(x_t, t)`. Equation numbers
+are those of Ho et al. (2020), "Denoising Diffusion Probabilistic Models".
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from .schedules import Schedule
+
+ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t (B,C,H,W), t (B,)) -> pred_noise
+
+
+def extract(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """values[t] as (B, 1, 1, 1) in the dtype and device of `like`."""
+    return values.to(like.device)[t].to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
+
+
+def q_sample(x_start: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, schedule: Schedule) -> torch.Tensor:
+    """Eq. 4: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, a sample of q(x_t | x_0)."""
+    ab = extract(schedule.alphas_cumprod, t, x_start)
+    return ab.sqrt() * x_start + (1 - ab).sqrt() * noise
+
+
+def predict_x0(x_t: torch.Tensor, t: torch.Tensor, pred_noise: torch.Tensor, schedule: Schedule) -> torch.Tensor:
+    """Eq. 4 solved for x_0: x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)."""
+    ab = extract(schedule.alphas_cumprod, t, x_t)
+    return (x_t - (1 - ab).sqrt() * pred_noise) / ab.sqrt()
+
+
+class Posterior(NamedTuple):
+    mean: torch.Tensor
+    variance: torch.Tensor
+    log_variance: torch.Tensor
+
+
+def q_posterior(x_start: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, schedule: Schedule) -> Posterior:
+    """Eqs. 6-7: q(x_{t-1} | x_t, x_0) = N(mu_tilde_t, beta_tilde_t I)."""
+    mean = (extract(schedule.posterior_mean_coef1, t, x_t) * x_start
+            + extract(schedule.posterior_mean_coef2, t, x_t) * x_t)
+    return Posterior(mean, extract(schedule.posterior_variance, t, x_t),
+                     extract(schedule.posterior_log_variance_clipped, t, x_t))
+
+
+def sample_timesteps(batch: int, schedule: Schedule, generator: torch.Generator | None = None,
+                     device: torch.device | str = "cpu") -> torch.Tensor:
+    """t ~ Uniform{0, ..., T-1}, (B,) long."""
+    return torch.randint(schedule.num_steps, (batch,), generator=generator).to(device)
+
+
+def noise_prediction_loss(model_fn: ModelFn, x_start: torch.Tensor, schedule: Schedule,
+                          t: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 14, L_simple: E_{t, x_0, eps} || eps - eps_theta(x_t, t) ||^2 (mean over pixels and batch)."""
+    if t is None:
+        t = torch.randint(schedule.num_steps, (len(x_start),), device=x_start.device)
+    if noise is None:
+        noise = torch.randn_like(x_start)
+    x_t = q_sample(x_start, t, noise, schedule)
+    return F.mse_loss(model_fn(x_t, t), noise)

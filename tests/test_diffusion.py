@@ -1,0 +1,169 @@
+"""Diffusion: schedules and posterior against closed forms, samplers against an exact noise oracle, guidance
+wrappers against their definitions, and a tiny U-Net whose loss falls."""
+import math
+
+import pytest
+import torch
+
+from t2ilab.diffusion import (TextCondition, UNet, UNetConfig, cfg_combine, classifier_free, cosine_betas,
+                              ddim_sample, ddim_timesteps, ddpm_sample, get_schedule, gradient_guidance,
+                              linear_betas, make_schedule, noise_prediction_loss, predict_x0, q_posterior, q_sample)
+from t2ilab.diffusion.process import extract
+
+
+def test_linear_schedule_endpoints():
+    betas = linear_betas(1000)
+    assert betas[0].item() == pytest.approx(1e-4) and betas[-1].item() == pytest.approx(0.02)
+    sched = make_schedule(betas)
+    assert sched.alphas_cumprod[-1] < 1e-4  # x_T is nearly pure noise
+    assert torch.allclose(sched.alphas_cumprod, torch.cumprod(1 - betas, 0))
+
+
+def test_cosine_schedule_closed_form():
+    T, s = 1000, 0.008
+    sched = make_schedule(cosine_betas(T))
+    f = lambda t: math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+    for t in (0, 10, 500, 900):
+        assert sched.alphas_cumprod[t].item() == pytest.approx(f(t + 1) / f(0), rel=1e-9)
+    assert cosine_betas(T).max() <= 0.999
+
+
+def test_posterior_matches_bayes_rule():
+    """q(x_{t-1}|x_t,x_0) from the product of two Gaussians, written independently of Eq. 7."""
+    sched = get_schedule("linear", 1000)
+    x0, xt = torch.randn(5, 3, 4, 4, dtype=torch.float64), torch.randn(5, 3, 4, 4, dtype=torch.float64)
+    for step in (1, 37, 999):
+        t = torch.full((5,), step)
+        beta, ab_prev = sched.betas[step], sched.alphas_cumprod[step - 1]
+        precision = 1 / (1 - ab_prev) + (1 - beta) / beta
+        mean = (ab_prev.sqrt() * x0 / (1 - ab_prev) + (1 - beta).sqrt() * xt / beta) / precision
+        post = q_posterior(x0, xt, t, sched)
+        assert torch.allclose(post.mean, mean, atol=1e-10)
+        assert torch.allclose(post.variance, (1 / precision).expand_as(post.variance), rtol=1e-10)
+
+
+def test_q_sample_marginal_and_x0_inversion():
+    sched = get_schedule("cosine", 1000)
+    x0 = torch.full((20000, 1, 1, 1), 0.7)
+    t = torch.full((20000,), 300)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    xt = q_sample(x0, t, noise, sched)
+    ab = sched.alphas_cumprod[300].item()
+    assert xt.mean().item() == pytest.approx(math.sqrt(ab) * 0.7, abs=0.02)
+    assert xt.var().item() == pytest.approx(1 - ab, rel=0.05)
+    assert torch.allclose(predict_x0(xt, t, noise, sched), x0, atol=1e-5)
+
+
+def oracle(point, sched):
+    """The exact noise prediction for a data distribution that is a single point."""
+    def model_fn(x_t, t):
+        ab = extract(sched.alphas_cumprod, t, x_t)
+        return (x_t - ab.sqrt() * point) / (1 - ab).sqrt()
+    return model_fn
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+def test_ddim_eta0_with_an_exact_oracle_returns_the_point(name):
+    sched = get_schedule(name, 1000)
+    point = torch.rand(1, 3, 8, 8) * 1.6 - 0.8
+    g = torch.Generator().manual_seed(0)
+    out = ddim_sample(oracle(point, sched), (4, 3, 8, 8), sched, num_steps=10, eta=0.0, generator=g)
+    assert torch.allclose(out, point.expand_as(out), atol=1e-4)
+
+
+def test_ddpm_with_an_exact_oracle_returns_the_point_and_calls_back():
+    sched = get_schedule("linear", 100)
+    point = torch.rand(1, 3, 4, 4) - 0.5
+    seen = []
+    out = ddpm_sample(oracle(point, sched), (2, 3, 4, 4), sched, generator=torch.Generator().manual_seed(1),
+                      callback=lambda t, x, x0: seen.append(t))
+    assert torch.allclose(out, point.expand_as(out), atol=1e-4)
+    assert seen == list(range(99, -1, -1))
+
+
+def test_ddim_timesteps_respacing():
+    assert ddim_timesteps(1000, 1) == [0]
+    steps = ddim_timesteps(1000, 25)
+    assert len(steps) == 25 and steps[0] == 0 and steps[-1] == 999 and steps == sorted(steps)
+    with pytest.raises(ValueError, match="num_steps"):
+        ddim_timesteps(1000, 0)
+
+
+def tiny_unet(conditional=True):
+    torch.manual_seed(0)
+    return UNet(UNetConfig(channels=(8, 16, 16), time_dim=32, attention_heads=2, dropout=0.0,
+                           word_dim=12 if conditional else None, sentence_dim=8 if conditional else None))
+
+
+def text_condition(b=2, dropped=False):
+    g = torch.Generator().manual_seed(3)
+    pad = torch.arange(6)[None].repeat(b, 1) >= 4
+    return TextCondition(torch.randn(b, 6, 12, generator=g), torch.randn(b, 8, generator=g), pad,
+                         torch.full((b,), dropped))
+
+
+def test_cfg_wrapper_at_scales_0_1_and_3():
+    net = tiny_unet().eval()
+    with torch.no_grad():  # make the conditional and unconditional outputs differ
+        net.out[-1].weight.normal_(0, 0.1)
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([10, 500])
+    cond = text_condition()
+    with torch.no_grad():
+        c, u = net(x, t, cond), net(x, t, cond.as_null())
+        assert not torch.allclose(c, u)
+        assert torch.allclose(classifier_free(net, cond, cond.as_null(), 1.0)(x, t), c, atol=1e-5)
+        assert torch.allclose(classifier_free(net, cond, cond.as_null(), 0.0)(x, t), u, atol=1e-5)
+        assert torch.allclose(classifier_free(net, cond, cond.as_null(), 3.0)(x, t), u + 3 * (c - u), atol=1e-4)
+    assert torch.equal(cfg_combine(torch.zeros(2), torch.ones(2), 2.5), torch.full((2,), 2.5))
+
+
+def test_cfg_wrapper_serves_logits_too():
+    """The same helper guides a GPT-style function of (tokens, condition) -> logits."""
+    logits_fn = lambda tokens, cond: tokens.float()[:, :, None] + cond[:, None, :]
+    tokens = torch.tensor([[1, 2]])
+    guided = classifier_free(logits_fn, torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 0.0]]), 2.0)
+    assert torch.equal(guided(tokens), torch.tensor([[[3.0, 1.0], [4.0, 2.0]]]))
+
+
+def test_gradient_guidance_moves_the_prediction_towards_higher_score():
+    sched = get_schedule("linear", 1000)
+    target = torch.full((1, 3, 8, 8), 0.5)
+    base = lambda x_t, t: torch.zeros_like(x_t)  # predicts no noise
+    score = lambda x, t: -((x - target) ** 2).flatten(1).sum(1)  # higher when closer to the target
+    guided = gradient_guidance(base, score, scale=0.05, schedule=sched)
+    x_t, t = torch.zeros(1, 3, 8, 8), torch.tensor([400])
+    x0_plain = predict_x0(x_t, t, base(x_t, t), sched)
+    x0_guided = predict_x0(x_t, t, guided(x_t, t), sched)
+    assert ((x0_guided - target) ** 2).sum() < ((x0_plain - target) ** 2).sum()
+    assert torch.equal(gradient_guidance(base, score, 0.0, sched)(x_t, t), base(x_t, t))
+
+
+def test_condition_dropout_uses_the_null_condition():
+    net = tiny_unet().eval()
+    with torch.no_grad():
+        net.out[-1].weight.normal_(0, 0.1)
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([5, 5])
+    a, b = text_condition(dropped=True), text_condition(dropped=True)._replace(words=torch.randn(2, 6, 12))
+    with torch.no_grad():
+        assert torch.allclose(net(x, t, a), net(x, t, b))  # a dropped caption's content is ignored
+    with pytest.raises(ValueError, match="TextCondition"):
+        net(x, t)
+
+
+def test_tiny_unet_training_lowers_the_loss():
+    torch.manual_seed(0)
+    net = tiny_unet(conditional=False)
+    sched = get_schedule("linear", 1000)
+    data = torch.rand(16, 3, 32, 32) * 0.2 + torch.linspace(-0.8, 0.8, 32).view(1, 1, 1, 32)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    t_fixed = torch.randint(1000, (16,), generator=g)
+    noise_fixed = torch.randn(data.shape, generator=g)
+    first = noise_prediction_loss(lambda x, t: net(x, t), data, sched, t_fixed, noise_fixed).item()
+    for _ in range(60):
+        loss = noise_prediction_loss(lambda x, t: net(x, t), data, sched)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    last = noise_prediction_loss(lambda x, t: net(x, t), data, sched, t_fixed, noise_fixed).item()
+    assert last < 0.7 * first

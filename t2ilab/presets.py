@@ -154,6 +154,93 @@ class EvaluatorPreset(Preset):
         return metrics
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Diffusion (unconditional, and text-conditional with condition dropout for classifier-free guidance)
+# --------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class DiffusionPreset(Preset):
+    schedule: str = "linear"
+    condition_dropout: float = 0.15  # share of captions replaced by the null condition (CFG training)
+    guidance_scale: float = 3.0  # used by `evaluate` for text-conditional models
+    sample_steps: int = 50  # DDIM steps used by `evaluate`
+
+    @property
+    def conditional(self) -> bool:
+        return self.model_config.word_dim is not None
+
+    def build(self, **overrides) -> Job:
+        from . import zoo
+        from .diffusion import UNet, get_schedule, noise_prediction_loss
+        from .diffusion.pipeline import condition_from_ids
+
+        cfg = dataclasses.replace(self.train_config, **overrides)
+        images = SynthBirds("train", image_size=32).images
+        schedule = get_schedule(self.schedule)
+        batch_size, conditional, drop_share = self.batch_size, self.conditional, self.condition_dropout
+        clip = all_ids = None
+        if conditional:
+            clip = zoo.load("clip-birds", device=cfg.device).requires_grad_(False)
+            captions = SynthBirds("train", image_size=32).captions
+            all_ids = torch.stack([clip.tokenizer.encode_batch(list(c)) for c in captions])  # (N, 10, T)
+
+        def batch_fn(step: int, rank: int, world: int):
+            g = batch_generator(cfg.seed, step, rank)
+            idx = torch.randint(len(images), (batch_size,), generator=g)
+            x = augment(images[idx].float() / 127.5 - 1.0, g, max_shift=0.0)  # flips only: birds face both ways
+            if not conditional:
+                return (x,)
+            which = torch.randint(all_ids.shape[1], (batch_size,), generator=g)
+            return x, all_ids[idx, which], torch.rand(batch_size, generator=g) < drop_share
+
+        def step_fn(model, batch):
+            if conditional:
+                x, ids, dropped = batch
+                condition = condition_from_ids(clip, ids, dropped)
+                return noise_prediction_loss(lambda x_t, t: model(x_t, t, condition), x, schedule), {}
+            return noise_prediction_loss(lambda x_t, t: model(x_t, t), batch[0], schedule), {}
+
+        torch.manual_seed(cfg.seed)
+        return Job(UNet(self.model_config), step_fn, batch_fn, cfg, {"schedule": self.schedule,
+                                                                      "condition_dropout": drop_share})
+
+    def model_fn(self, unet, device: str = "cpu", guidance_scale: float | None = None, steps: int | None = None):
+        """captions, generator -> images: DDIM sampling (with CFG for text-conditional U-Nets)."""
+        from . import zoo
+        from .diffusion import ddim_sample, get_schedule
+        from .diffusion.pipeline import encode_captions, text_model_fn, unconditional_model_fn
+
+        schedule = get_schedule(self.schedule)
+        clip = zoo.load("clip-birds", device=device) if self.conditional else None
+        scale = self.guidance_scale if guidance_scale is None else guidance_scale
+
+        def generate(captions: list[str], generator: torch.Generator) -> torch.Tensor:
+            fn = (text_model_fn(unet, encode_captions(clip, captions, device), scale) if clip is not None
+                  else unconditional_model_fn(unet))
+            return ddim_sample(fn, (len(captions), 3, 32, 32), schedule, steps or self.sample_steps,
+                               generator=generator, device=device)
+
+        return generate
+
+    def evaluate(self, model, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        from .metrics import evaluate
+        from .nn import count_parameters
+
+        device = str(next(model.parameters()).device)
+        result = evaluate(self.model_fn(model, device), n=n or 2000, seed=seed, parameters=count_parameters(model),
+                          device=device)
+        return result.to_dict() | {"sampler": f"DDIM {self.sample_steps} steps, eta 0",
+                                   "guidance_scale": self.guidance_scale if self.conditional else None}
+
+
+def _unet_config(conditional: bool):
+    from .diffusion import UNetConfig
+
+    clip = CLIPConfig()
+    return UNetConfig(word_dim=clip.text_dim if conditional else None,
+                      sentence_dim=clip.embed_dim if conditional else None)
+
+
 PRESETS: dict[str, Preset] = {
     "clip-birds": CLIPPreset(
         "clip-birds", "mini-CLIP text and image towers, contrastive on SynthBirds-200 train pairs",
@@ -162,6 +249,14 @@ PRESETS: dict[str, Preset] = {
         "evaluator-birds", "species + attribute classifier on real SynthBirds-200 training images (FID-SB features)",
         EvaluatorConfig(), TrainConfig(steps=3000, lr=2e-3, warmup_steps=100, weight_decay=0.05, ema_decay=0.998, seed=0),
         batch_size=128),
+    "diffusion-uncond-birds32": DiffusionPreset(
+        "diffusion-uncond-birds32", "unconditional DDPM U-Net on SynthBirds-200 train images, 32x32",
+        _unet_config(False), TrainConfig(steps=3000, lr=4e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999,
+                                         seed=0), batch_size=64),
+    "diffusion-text-birds32": DiffusionPreset(
+        "diffusion-text-birds32", "text-conditional DDPM U-Net (frozen clip-birds text tower, 15% condition dropout)",
+        _unet_config(True), TrainConfig(steps=3000, lr=4e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999,
+                                        seed=0), batch_size=64),
 }
 
 

@@ -1,0 +1,201 @@
+"""The evaluation protocol every model of the course is measured with (chapter "How we measure text-to-image models").
+
+`evaluate(model_fn, n, seed)` asks a text-to-image model for one image per caption of N fixed test items (the
+same items and captions for every model with the same N and seed), and compares them with the N real test images
+of those items in the feature space of the bird evaluator:
+
+- FID-SB and KID (quality and diversity together), precision/recall (k=3) and density/coverage (k=5);
+- attribute accuracy (does the image show what the caption states?) and CLIP R-precision;
+- the memorisation check: distance from each generated image to its nearest *training* image, relative to the
+  same distance for real test images (near 1: like new real birds; far below 1: copies of training images);
+- parameters and sampling throughput (images per second at a stated batch size and thread count).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..data import SynthBirds
+from .alignment import attribute_accuracy, embed_captions, embed_images, r_precision_from_embeddings
+from .fid import fid, kid
+from .prdc import density_coverage, precision_recall
+
+ModelFn = Callable[[list[str], torch.Generator], torch.Tensor]  # captions, generator -> (B, 3, 32, 32) in [-1, 1]
+
+
+class Reference(NamedTuple):
+    """N fixed test items: their real images, one caption each, and their indices in the test split."""
+
+    images: torch.Tensor  # (N, 3, 32, 32) in [-1, 1]
+    captions: list[str]
+    indices: torch.Tensor  # (N,)
+    species: torch.Tensor  # (N,)
+
+
+def reference_set(n: int, seed: int = 0, test: SynthBirds | None = None) -> Reference:
+    """The N test items every model is evaluated on, for a given seed (a seeded permutation of the test split)."""
+    test = test or SynthBirds("test", image_size=32)
+    if not 2 <= n <= len(test):
+        raise ValueError(f"n must be between 2 and {len(test)} (the test split), got {n}")
+    g = torch.Generator().manual_seed(seed)
+    indices = torch.randperm(len(test), generator=g)[:n]
+    which = torch.randint(10, (n,), generator=g)
+    captions = [test.captions[int(i)][int(k)] for i, k in zip(indices, which)]
+    return Reference(test.image_tensor(indices), captions, indices, test.species[indices])
+
+
+@torch.no_grad()
+def nearest_distances(queries: torch.Tensor, points: torch.Tensor, exclude_self: bool = False,
+                      chunk: int = 2048) -> torch.Tensor:
+    """Euclidean distance from each query (N, D) to its nearest row of `points` (M, D): (N,)."""
+    out = []
+    for start in range(0, len(queries), chunk):
+        d = torch.cdist(queries[start: start + chunk].double(), points.double())
+        if exclude_self:
+            d[torch.arange(d.shape[0]), torch.arange(start, start + d.shape[0])] = float("inf")
+        out.append(d.min(1).values)
+    return torch.cat(out).float()
+
+
+def nearest_train_ratio(fake_features: torch.Tensor, real_test_features: torch.Tensor,
+                        train_features: torch.Tensor) -> float:
+    """Median nearest-training-image distance of generated images over that of real test images.
+
+    About 1: generated birds are as far from the training set as new real birds are. Well below 1: the model
+    reproduces training images (memorisation). Well above 1: off the data manifold."""
+    fake = nearest_distances(fake_features, train_features).median()
+    real = nearest_distances(real_test_features, train_features).median()
+    return float(fake / real)
+
+
+@dataclass
+class EvalResult:
+    """All metrics of one evaluation, JSON-serialisable with `to_dict`."""
+
+    n: int
+    seed: int
+    fid_sb: float
+    kid: float
+    kid_std: float
+    precision: float
+    recall: float
+    density: float
+    coverage: float
+    attribute_accuracy: float
+    attribute_accuracy_per_group: dict[str, float]
+    r_precision: float
+    nearest_train_ratio: float
+    parameters: int | None = None
+    images_per_second: float | None = None
+    batch_size: int | None = None
+    threads: int | None = None
+    device: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+class Judges(NamedTuple):
+    """The frozen models of the protocol, with features of the real data they compare against."""
+
+    evaluator: torch.nn.Module
+    clip: torch.nn.Module
+    train_features: torch.Tensor  # evaluator features of all real training images
+
+
+_JUDGES: dict[str, Judges] = {}
+
+
+def load_judges(device: str = "cpu") -> Judges:
+    """The released `evaluator-birds` and `clip-birds`, and training-set features (cached per process)."""
+    if device not in _JUDGES:
+        from .. import zoo
+
+        evaluator = zoo.load("evaluator-birds", device=device)
+        clip = zoo.load("clip-birds", device=device)
+        train = SynthBirds("train", image_size=32)
+        train_features, _, _ = evaluator.predict(train.image_tensor())
+        _JUDGES[device] = Judges(evaluator, clip, train_features)
+    return _JUDGES[device]
+
+
+def score_images(images: torch.Tensor, reference: Reference, judges: Judges, seed: int = 0) -> dict:
+    """Every quality and alignment metric of `images` (N, 3, 32, 32), generated for `reference.captions`."""
+    if images.shape != reference.images.shape:
+        raise ValueError(f"expected images of shape {tuple(reference.images.shape)}, got {tuple(images.shape)}")
+    fake_features, _, _ = judges.evaluator.predict(images)
+    real_features, _, _ = judges.evaluator.predict(reference.images)
+    pr = precision_recall(real_features, fake_features, k=3)
+    dc = density_coverage(real_features, fake_features, k=5)
+    kid_result = kid(real_features, fake_features, subset_size=min(1000, len(images)), seed=seed)
+    alignment = attribute_accuracy(images, reference.captions, judges.evaluator)
+    text_emb = embed_captions(judges.clip, reference.captions)
+    rp = r_precision_from_embeddings(embed_images(judges.clip, images), text_emb, text_emb,
+                                     torch.arange(len(images)), num_distractors=min(99, len(images) - 1), seed=seed)
+    return {
+        "fid_sb": fid(real_features, fake_features), "kid": kid_result.mean, "kid_std": kid_result.std,
+        "precision": pr.precision, "recall": pr.recall, "density": dc.density, "coverage": dc.coverage,
+        "attribute_accuracy": alignment.accuracy, "attribute_accuracy_per_group": alignment.per_group,
+        "r_precision": rp.r_precision,
+        "nearest_train_ratio": nearest_train_ratio(fake_features, real_features, judges.train_features),
+    }
+
+
+@torch.no_grad()
+def generate(model_fn: ModelFn, captions: list[str], seed: int = 0, batch_size: int = 100,
+             progress: bool = True) -> tuple[torch.Tensor, float]:
+    """Images for `captions`, batch b drawn with a generator seeded by (seed, b); returns images and seconds."""
+    images, seconds = [], 0.0
+    for b, start in enumerate(tqdm(range(0, len(captions), batch_size), desc="generating", disable=not progress)):
+        g = torch.Generator().manual_seed(seed * 100_003 + b)
+        t0 = time.perf_counter()
+        out = model_fn(captions[start: start + batch_size], g)
+        seconds += time.perf_counter() - t0
+        images.append(out.detach().float().cpu().clamp(-1, 1))
+    return torch.cat(images), seconds
+
+
+def evaluate(model_fn: ModelFn, n: int = 1000, seed: int = 0, batch_size: int = 100, parameters: int | None = None,
+             device: str = "cpu", progress: bool = True) -> EvalResult:
+    """Generate N images for the fixed test captions of (N, seed) and measure them against the real ones."""
+    judges = load_judges(device)
+    reference = reference_set(n, seed)
+    images, seconds = generate(model_fn, reference.captions, seed, batch_size, progress)
+    return EvalResult(n=n, seed=seed, **score_images(images, reference, judges, seed), parameters=parameters,
+                      images_per_second=n / seconds if seconds > 0 else None, batch_size=batch_size,
+                      threads=torch.get_num_threads(), device=device)
+
+
+Corruption = Literal["blur", "noise"]
+
+
+def corrupt(images: torch.Tensor, kind: Corruption, strength: float, seed: int = 0) -> torch.Tensor:
+    """Degrade real images for the sanity rows: Gaussian blur (sigma in pixels) or additive Gaussian noise (std)."""
+    if strength < 0:
+        raise ValueError(f"strength must be >= 0, got {strength}")
+    if strength == 0:
+        return images.clone()
+    if kind == "noise":
+        g = torch.Generator().manual_seed(seed)
+        return (images + strength * torch.randn(images.shape, generator=g)).clamp(-1, 1)
+    if kind == "blur":
+        radius = max(1, int(3 * strength + 0.5))
+        x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+        kernel = torch.exp(-0.5 * (x / strength) ** 2)
+        kernel = (kernel / kernel.sum()).to(images.dtype)
+        c = images.shape[1]
+        padded = F.pad(images, (radius, radius, radius, radius), mode="replicate")
+        out = F.conv2d(padded, kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+        return F.conv2d(out, kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    raise ValueError(f"kind must be 'blur' or 'noise', got {kind!r}")

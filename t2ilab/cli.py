@@ -41,6 +41,7 @@ def _train(args: argparse.Namespace) -> int:
     from .train import distributed_context, train
 
     preset = get_preset(args.preset)
+    commit = zoo.git_commit()  # the code that trains, recorded before anything changes
     overrides = {"device": args.device}
     if args.steps is not None:
         overrides["steps"] = args.steps
@@ -61,7 +62,7 @@ def _train(args: argparse.Namespace) -> int:
         final = final.float().eval()
         metrics = preset.evaluate(final.to(args.device))
         command = "t2ilab " + " ".join(shlex.quote(a) for a in (args.argv or []))
-        card = {"description": preset.description, "command": command, "commit": zoo.git_commit(),
+        card = {"description": preset.description, "command": command, "commit": commit,
                 "wall_seconds": round(result.wall_seconds, 1), "machine": zoo.machine_description(args.device),
                 "steps": result.steps, "parameters": count_parameters(final),
                 "train_config": _plain(job.config), "batch_size": preset.batch_size, "world_size": world,

@@ -68,8 +68,6 @@ def _train(args: argparse.Namespace) -> int:
                 "train_config": _plain(job.config), "batch_size": preset.batch_size, "world_size": world,
                 "weights_from": "ema" if result.ema is not None else "model",
                 "final_loss": result.history[-1]["loss"], "metrics": metrics, **job.card_extra}
-        if hasattr(final, "tokenizer"):
-            del final.tokenizer
         path = zoo.release(preset.name, final.cpu(), card)
         print(f"  released {path} ({path.stat().st_size / 1e6:.1f} MB)\n  metrics: {_short(metrics)}")
     return 0

@@ -93,7 +93,9 @@ class CLIPPreset(Preset):
 
         card_extra = {"tokenizer": {"vocab": tokenizer.vocab, "max_length": tokenizer.max_length}}
         torch.manual_seed(cfg.seed)  # the initial weights are part of the run's seed
-        return Job(MiniCLIP(model_cfg), step_fn, batch_fn, cfg, card_extra)
+        model = MiniCLIP(model_cfg)
+        model.tokenizer = tokenizer  # as `zoo.load` attaches it; evaluation encodes captions with it
+        return Job(model, step_fn, batch_fn, cfg, card_extra)
 
     def evaluate(self, model: MiniCLIP, n: int | None = None, seed: int = 0) -> dict[str, Any]:
         """R-precision on real test pairs: each test image's caption among itself and 99 other test captions."""

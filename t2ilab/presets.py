@@ -99,7 +99,8 @@ class CLIPPreset(Preset):
 
     def evaluate(self, model: MiniCLIP, n: int | None = None, seed: int = 0) -> dict[str, Any]:
         """R-precision on real test pairs: each test image's caption among itself and 99 other test captions."""
-        from .metrics.alignment import embed_captions, embed_images, r_precision_from_embeddings, unambiguous_share
+        from .metrics.alignment import (embed_captions, embed_images, oracle_r_precision,
+                                        r_precision_from_embeddings, unambiguous_share)
 
         test = SynthBirds("test", image_size=32)
         count = n or len(test)
@@ -111,9 +112,10 @@ class CLIPPreset(Preset):
         owner = torch.arange(len(test))
         result = r_precision_from_embeddings(image_emb, text_emb[:count], text_emb, owner, 99, seed)
         truth = [test.species_table[int(s)].attributes for s in test.species[:count]]
-        ceiling = unambiguous_share(truth, captions[:count], captions, 99, seed, owner)
-        return {"r_precision": result.r_precision, "unambiguous_trials": ceiling, "n": count, "seed": seed,
-                "distractors": 99, "split": "test"}
+        return {"r_precision": result.r_precision,
+                "oracle_r_precision": oracle_r_precision(truth, captions[:count], captions, 99, seed, owner),
+                "unambiguous_trials": unambiguous_share(truth, captions[:count], captions, 99, seed, owner),
+                "n": count, "seed": seed, "distractors": 99, "split": "test"}
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -79,3 +79,19 @@ def test_corruptions():
     assert 0.1 < (noisy - x).std() < 0.25
     with pytest.raises(ValueError, match="'blur' or 'noise'"):
         corrupt(x, "jpeg", 1.0)
+
+
+def test_oracle_r_precision_prefers_the_more_specific_true_caption():
+    from t2ilab.metrics.alignment import oracle_r_precision
+
+    truth = [{"crown_color": "red", "tail_shape": "fan", "size": "small"},
+             {"crown_color": "blue", "tail_shape": "fan", "size": "large"}]
+    # image 1's caption states only the fan tail, which is true of both birds
+    captions = ["a small bird with a red crown and a fan-shaped tail.", "a bird with a fan-shaped tail."]
+    # each image has one possible distractor: the other caption
+    score = oracle_r_precision(truth, captions, captions, num_distractors=1, seed=0, pool_owner=torch.arange(2))
+    # image 0: its own caption states more, so its PMI beats the tail-only caption; image 1: image 0's caption
+    # is false of it (red crown), so its own caption wins too
+    assert score == 1.0
+    vague = ["a bird with a fan-shaped tail.", "a bird with a fan-shaped tail."]
+    assert oracle_r_precision(truth, vague, vague, 1, 0, torch.arange(2)) == 0.0  # ties lose

@@ -27,17 +27,28 @@ def batch_generator(seed: int, step: int, rank: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + step * 1_009 + rank)
 
 
-def augment(images: torch.Tensor, g: torch.Generator, max_shift: float = 2.0) -> torch.Tensor:
-    """Random horizontal flips and translations of up to `max_shift` pixels (edge pixels repeated): (B, 3, H, W)."""
+def random_flip(images: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror a random half of the batch: (B, 3, H, W) -> same, and the (B,) bool mask of mirrored rows."""
+    flip = torch.rand(len(images), generator=g) < 0.5
+    return torch.where(flip[:, None, None, None], images.flip(-1), images), flip
+
+
+def random_shift(images: torch.Tensor, g: torch.Generator, max_shift: float = 2.0) -> torch.Tensor:
+    """Translate each image by up to `max_shift` pixels, repeating edge pixels: (B, 3, H, W) -> same."""
+    if max_shift == 0:
+        return images
     b, _, h, w = images.shape
-    flip = torch.rand(b, generator=g) < 0.5
-    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
     shift = (torch.rand(b, 2, generator=g) * 2 - 1) * max_shift * 2 / torch.tensor([w, h])
     theta = torch.zeros(b, 2, 3)
     theta[:, 0, 0] = theta[:, 1, 1] = 1.0
     theta[:, :, 2] = shift
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def augment(images: torch.Tensor, g: torch.Generator, max_shift: float = 2.0) -> torch.Tensor:
+    """Random horizontal flips and translations of up to `max_shift` pixels: (B, 3, H, W) -> same."""
+    return random_shift(random_flip(images, g)[0], g, max_shift)
 
 
 @dataclass
@@ -124,36 +135,53 @@ class CLIPPreset(Preset):
 
 class EvaluatorPreset(Preset):
     def build(self, **overrides) -> Job:
+        from .data import NUISANCE_GROUPS
+
         cfg = dataclasses.replace(self.train_config, **overrides)
         data = SynthBirds("train", image_size=32)
         images, species, attrs = data.images, data.species, data.attribute_index
+        nuisances = torch.stack([data.nuisances[g] for g in NUISANCE_GROUPS], 1)  # (N, nuisance groups)
+        facing = list(NUISANCE_GROUPS).index("facing")
         batch_size = self.batch_size
 
         def batch_fn(step: int, rank: int, world: int):
             g = batch_generator(cfg.seed, step, rank)
             idx = torch.randint(len(images), (batch_size,), generator=g)
-            return augment(images[idx].float() / 127.5 - 1.0, g), species[idx], attrs[idx]
+            x, flipped = random_flip(images[idx].float() / 127.5 - 1.0, g)
+            labels = nuisances[idx].clone()
+            labels[:, facing] = torch.where(flipped, 1 - labels[:, facing], labels[:, facing])  # a mirror faces away
+            return random_shift(x, g), species[idx], attrs[idx], labels
 
         def step_fn(model, batch):
-            images, species, attrs = batch
+            images, species, attrs, nuisance = batch
             out = model(images)
-            species_loss = F.cross_entropy(out.species_logits, species)
-            attribute_loss = torch.stack([F.cross_entropy(out.attribute_logits[g], attrs[:, j])
-                                          for j, g in enumerate(BIRD_GROUPS)]).sum()
+            loss = F.cross_entropy(out.species_logits, species)
+            loss = loss + sum(F.cross_entropy(out.attribute_logits[g], attrs[:, j]) for j, g in enumerate(BIRD_GROUPS))
+            loss = loss + sum(F.cross_entropy(out.nuisance_logits[g], nuisance[:, j])
+                              for j, g in enumerate(NUISANCE_GROUPS))
             accuracy = (out.species_logits.argmax(1) == species).float().mean()
-            return species_loss + attribute_loss, {"species_acc": float(accuracy)}
+            return loss, {"species_acc": float(accuracy)}
 
         torch.manual_seed(cfg.seed)  # the initial weights are part of the run's seed
         return Job(BirdEvaluator(self.model_config), step_fn, batch_fn, cfg, {})
 
+    @torch.no_grad()
     def evaluate(self, model: BirdEvaluator, n: int | None = None, seed: int = 0) -> dict[str, Any]:
         """Accuracy of every head on real test images."""
+        from .data import NUISANCE_GROUPS
+
         test = SynthBirds("test", image_size=32)
         count = n or len(test)
-        _, species, attrs = model.predict(test.image_tensor(torch.arange(count)))
+        images = test.image_tensor(torch.arange(count))
+        _, species, attrs = model.predict(images)
         metrics = {"species_accuracy": float((species == test.species[:count]).float().mean())}
         for j, group in enumerate(BIRD_GROUPS):
             metrics[f"{group}_accuracy"] = float((attrs[:, j] == test.attribute_index[:count, j]).float().mean())
+        model.eval()
+        outs = [model(images[s: s + 512]) for s in range(0, count, 512)]
+        for group in NUISANCE_GROUPS:
+            predicted = torch.cat([o.nuisance_logits[group].argmax(1) for o in outs])
+            metrics[f"nuisance_{group}_accuracy"] = float((predicted == test.nuisances[group][:count]).float().mean())
         metrics.update(n=count, split="test")
         return metrics
 

@@ -2,9 +2,14 @@
 
 Chapter "How we measure text-to-image models". FID (Heusel et al., 2017) compares Inception-v3 features of real
 and generated images; Inception weights cannot be downloaded here and know nothing of our birds, so the course
-trains its own feature extractor on real SynthBirds training images: a residual CNN with a species head and one
-head per attribute group. Its penultimate features (`features`, 256-d) are the space of FID-SB, KID,
-precision/recall, density/coverage and the memorisation check; its attribute heads give attribute accuracy.
+trains its own feature extractor on real SynthBirds training images: a residual CNN with a species head, one
+head per attribute group, and one head per nuisance group (facing, pose, background, perch). Its penultimate
+features (`features`, 256-d) are the space of FID-SB, KID, precision/recall, density/coverage and the memorisation
+check; its attribute heads give attribute accuracy.
+
+Why the nuisance heads: a classifier trained only on species and attributes learns to *ignore* pose and
+background, so in its feature space every image of a species looks alike, and a generator that draws each
+species in one fixed pose would keep full recall. Inception features see such variety; ours must be taught to.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..data.attributes import BIRD_GROUPS
+from ..data.attributes import BIRD_GROUPS, NUISANCE_GROUPS
 from ..nn import Downsample, ResBlock
 
 
@@ -25,6 +30,7 @@ class EvaluatorConfig:
     feature_dim: int = 256
     num_species: int = 200
     groups: dict[str, int] = field(default_factory=lambda: {g: len(v) for g, v in BIRD_GROUPS.items()})
+    nuisance_groups: dict[str, int] = field(default_factory=lambda: {g: len(v) for g, v in NUISANCE_GROUPS.items()})
     dropout: float = 0.1
 
 
@@ -32,6 +38,7 @@ class EvaluatorOutput(NamedTuple):
     features: torch.Tensor  # (B, feature_dim)
     species_logits: torch.Tensor  # (B, num_species)
     attribute_logits: dict[str, torch.Tensor]  # group -> (B, values)
+    nuisance_logits: dict[str, torch.Tensor]  # nuisance group -> (B, values)
 
 
 class BirdEvaluator(nn.Module):
@@ -55,13 +62,15 @@ class BirdEvaluator(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.species_head = nn.Linear(cfg.feature_dim, cfg.num_species)
         self.attribute_heads = nn.ModuleDict({g: nn.Linear(cfg.feature_dim, n) for g, n in cfg.groups.items()})
+        self.nuisance_heads = nn.ModuleDict({g: nn.Linear(cfg.feature_dim, n) for g, n in cfg.nuisance_groups.items()})
 
     def forward(self, images: torch.Tensor) -> EvaluatorOutput:
         if images.dim() != 4 or images.shape[1:] != (3, 32, 32):
             raise ValueError(f"the evaluator reads (B, 3, 32, 32) images in [-1, 1], got {tuple(images.shape)}")
         features = self.to_features(self.body(images))
         h = self.dropout(features)
-        return EvaluatorOutput(features, self.species_head(h), {g: head(h) for g, head in self.attribute_heads.items()})
+        return EvaluatorOutput(features, self.species_head(h), {g: head(h) for g, head in self.attribute_heads.items()},
+                               {g: head(h) for g, head in self.nuisance_heads.items()})
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -269,7 +269,8 @@ def _unet_config(conditional: bool):
     from .diffusion import UNetConfig
 
     clip = CLIPConfig()
-    return UNetConfig(word_dim=clip.text_dim if conditional else None,
+    # (32, 64, 96) channels: about 1 s per batch of 64 on two CPU cores, so 2,400 steps fit in 45 minutes
+    return UNetConfig(channels=(32, 64, 96), word_dim=clip.text_dim if conditional else None,
                       sentence_dim=clip.embed_dim if conditional else None)
 
 
@@ -283,11 +284,11 @@ PRESETS: dict[str, Preset] = {
         batch_size=128),
     "diffusion-uncond-birds32": DiffusionPreset(
         "diffusion-uncond-birds32", "unconditional DDPM U-Net on SynthBirds-200 train images, 32x32",
-        _unet_config(False), TrainConfig(steps=3000, lr=4e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999,
+        _unet_config(False), TrainConfig(steps=2400, lr=8e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999,
                                          seed=0), batch_size=64),
     "diffusion-text-birds32": DiffusionPreset(
         "diffusion-text-birds32", "text-conditional DDPM U-Net (frozen clip-birds text tower, 15% condition dropout)",
-        _unet_config(True), TrainConfig(steps=3000, lr=4e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999,
+        _unet_config(True), TrainConfig(steps=2400, lr=8e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999,
                                         seed=0), batch_size=64),
 }
 

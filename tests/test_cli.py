@@ -1,0 +1,33 @@
+"""The `t2ilab` command line: data, train (a couple of steps, resumable), zoo list, errors."""
+import pytest
+
+from t2ilab.cli import main
+from t2ilab.train import load_checkpoint
+
+
+def test_data_command(capsys):
+    assert main(["data"]) == 0
+    out = capsys.readouterr().out
+    assert "11788" in out and "5994 train / 5794 test" in out and "200 species" in out
+
+
+@pytest.mark.parametrize("preset", ["evaluator-birds", "clip-birds", "diffusion-text-birds32"])
+def test_train_a_few_steps_then_resume(preset, tmp_path, capsys):
+    out = tmp_path / preset
+    assert main(["train", preset, "--steps", "2", "--out", str(out)]) == 0
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 2
+    assert main(["train", preset, "--steps", "3", "--out", str(out)]) == 0  # continues from step 2
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["step"] == 3 and [h["step"] for h in state["history"]] == [0, 1, 2]
+    assert "done: 3 steps" in capsys.readouterr().out
+
+
+def test_zoo_list(capsys):
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "evaluator-birds" in out and "clip-birds" in out
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="unknown preset 'nope'.*clip-birds"):
+        main(["train", "nope", "--steps", "1"])

@@ -60,7 +60,7 @@ def _train(args: argparse.Namespace) -> int:
           f"final loss {result.history[-1]['loss']:.4f}")
     if args.release:
         final = final.float().eval()
-        metrics = preset.evaluate(final.to(args.device))
+        metrics = preset.evaluate(final.to(args.device), n=args.eval_n)
         command = "t2ilab " + " ".join(shlex.quote(a) for a in (args.argv or []))
         card = {"description": preset.description, "command": command, "commit": commit,
                 "wall_seconds": round(result.wall_seconds, 1), "machine": zoo.machine_description(args.device),
@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue from OUT/checkpoint.pt if present (default yes)")
     train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     train.add_argument("--release", action="store_true", help="evaluate and release into t2ilab/zoo/weights")
+    train.add_argument("--eval-n", type=int, default=None, help="N for the release evaluation (default: preset's)")
     train.set_defaults(func=_train)
 
     evaluate = sub.add_parser("evaluate", help="measure a released model (the metrics of its card)")

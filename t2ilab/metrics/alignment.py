@@ -28,7 +28,13 @@ def attribute_accuracy(images: torch.Tensor, captions: list[str], evaluator) -> 
     """Share of the attributes stated by `captions[i]` that the evaluator sees in `images[i]` (B, 3, 32, 32)."""
     if len(images) != len(captions):
         raise ValueError(f"{len(images)} images but {len(captions)} captions")
-    _, _, predicted = evaluator.predict(images)  # (B, groups) value indices
+    return attribute_accuracy_from_predictions(evaluator.predict(images)[2], captions)
+
+
+def attribute_accuracy_from_predictions(predicted: torch.Tensor, captions: list[str]) -> AttributeAccuracy:
+    """As `attribute_accuracy`, from the evaluator's predicted value indices (B, groups)."""
+    if len(predicted) != len(captions):
+        raise ValueError(f"{len(predicted)} predictions but {len(captions)} captions")
     groups = list(BIRD_GROUPS)
     hits: dict[str, list[int]] = {g: [0, 0] for g in groups}
     for row, caption in zip(predicted.tolist(), captions):

@@ -24,20 +24,39 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data import SynthBirds
-from .alignment import attribute_accuracy, embed_captions, embed_images, r_precision_from_embeddings
+from .alignment import (RPrecision, attribute_accuracy_from_predictions, embed_captions, embed_images,
+                        r_precision_from_embeddings)
 from .fid import fid, kid
 from .prdc import density_coverage, precision_recall
 
 ModelFn = Callable[[list[str], torch.Generator], torch.Tensor]  # captions, generator -> (B, 3, 32, 32) in [-1, 1]
 
 
-class Reference(NamedTuple):
-    """N fixed test items: their real images, one caption each, and their indices in the test split."""
+@dataclass(eq=False)
+class Reference:
+    """N fixed test items: their real images, one caption each, and their indices in the test split.
+
+    What the judges compute of the reference (features, caption embeddings) is computed once and kept."""
 
     images: torch.Tensor  # (N, 3, 32, 32) in [-1, 1]
     captions: list[str]
     indices: torch.Tensor  # (N,)
     species: torch.Tensor  # (N,)
+    _cache: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def features(self, judges: "Judges") -> torch.Tensor:
+        """Evaluator features of the real reference images (N, D)."""
+        key = ("features", id(judges.evaluator))
+        if key not in self._cache:
+            self._cache[key] = judges.evaluator.predict(self.images)[0]
+        return self._cache[key]
+
+    def caption_embeddings(self, judges: "Judges") -> torch.Tensor:
+        """mini-CLIP sentence embeddings of the captions (N, D)."""
+        key = ("captions", id(judges.clip))
+        if key not in self._cache:
+            self._cache[key] = embed_captions(judges.clip, self.captions)
+        return self._cache[key]
 
 
 def reference_set(n: int, seed: int = 0, test: SynthBirds | None = None) -> Reference:
@@ -134,15 +153,13 @@ def score_images(images: torch.Tensor, reference: Reference, judges: Judges, see
     """Every quality and alignment metric of `images` (N, 3, 32, 32), generated for `reference.captions`."""
     if images.shape != reference.images.shape:
         raise ValueError(f"expected images of shape {tuple(reference.images.shape)}, got {tuple(images.shape)}")
-    fake_features, _, _ = judges.evaluator.predict(images)
-    real_features, _, _ = judges.evaluator.predict(reference.images)
+    fake_features, _, predicted = judges.evaluator.predict(images)
+    real_features = reference.features(judges)
     pr = precision_recall(real_features, fake_features, k=3)
     dc = density_coverage(real_features, fake_features, k=5)
     kid_result = kid(real_features, fake_features, subset_size=min(1000, len(images)), seed=seed)
-    alignment = attribute_accuracy(images, reference.captions, judges.evaluator)
-    text_emb = embed_captions(judges.clip, reference.captions)
-    rp = r_precision_from_embeddings(embed_images(judges.clip, images), text_emb, text_emb,
-                                     torch.arange(len(images)), num_distractors=min(99, len(images) - 1), seed=seed)
+    alignment = attribute_accuracy_from_predictions(predicted, reference.captions)
+    rp = alignment_r_precision(images, reference, judges, seed)
     return {
         "fid_sb": fid(real_features, fake_features), "kid": kid_result.mean, "kid_std": kid_result.std,
         "precision": pr.precision, "recall": pr.recall, "density": dc.density, "coverage": dc.coverage,
@@ -150,6 +167,14 @@ def score_images(images: torch.Tensor, reference: Reference, judges: Judges, see
         "r_precision": rp.r_precision,
         "nearest_train_ratio": nearest_train_ratio(fake_features, real_features, judges.train_features),
     }
+
+
+def alignment_r_precision(images: torch.Tensor, reference: Reference, judges: Judges, seed: int = 0) -> RPrecision:
+    """R-precision of images for the reference captions, distractors from the other reference captions."""
+    text_emb = reference.caption_embeddings(judges)
+    return r_precision_from_embeddings(embed_images(judges.clip, images), text_emb, text_emb,
+                                       torch.arange(len(images)), num_distractors=min(99, len(images) - 1),
+                                       seed=seed)
 
 
 @torch.no_grad()

@@ -8,8 +8,8 @@ from torch import nn
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+    """Number of parameters (frozen ones included: a released model is frozen)."""
+    return sum(p.numel() for p in module.parameters())
 
 
 def group_norm(channels: int) -> nn.GroupNorm:

@@ -84,7 +84,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics = get_preset(args.name).evaluate(model, n=args.n, seed=args.seed)
     print(json.dumps(metrics, indent=2))
     if args.write:
+        from .nn import count_parameters
+
         card["metrics"] = metrics
+        card["parameters"] = count_parameters(model)
         (zoo.weights_dir() / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
         print(f"updated {args.name}.json")
     return 0

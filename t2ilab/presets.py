@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .clip import CLIPConfig, MiniCLIP
-from .data import BIRD_GROUPS, SynthBirds
-from .data import synthbirds
+from .data import BIRD_GROUPS, SynthBirds, synthbirds
 from .metrics.evaluator import BirdEvaluator, EvaluatorConfig
 from .train import TrainConfig
 

@@ -56,7 +56,7 @@ def test_bad_arguments_fail_loudly():
 
 def test_same_seed_same_bytes(synthbirds_data):
     """Two independent renders of the same images agree byte for byte, and with the cached full set
-    (so a batch's composition does not change an image). A full second generation is in the slow test."""
+    (so a batch's composition does not change an image); the sample spans the whole set, every species."""
     scenes, species, is_train, captions = synthbirds.sample_metadata(seed=0)
     assert captions == synthbirds_data.captions and (species == synthbirds_data.species).all()
     rows = np.arange(0, 11_788, 37)

@@ -77,16 +77,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     import json
 
     from . import zoo
-    from .presets import get_preset
+    from .presets import DiffusionPreset, get_preset
 
     card = zoo.load_card(args.name)
     model = zoo.load(args.name, device=args.device)
-    metrics = get_preset(args.name).evaluate(model, n=args.n, seed=args.seed)
+    options = {k: v for k, v in (("sampler", args.sampler), ("steps", args.steps),
+                                 ("guidance_scale", args.guidance_scale)) if v is not None}
+    preset = get_preset(args.name)
+    if options and not isinstance(preset, DiffusionPreset):
+        raise SystemExit(f"--sampler/--steps/--guidance-scale apply to diffusion models, not to {args.name}")
+    metrics = preset.evaluate(model, n=args.n, seed=args.seed, **options)
     print(json.dumps(metrics, indent=2))
     if args.write:
         from .nn import count_parameters
 
-        card["metrics"] = metrics
+        if options:  # a variant: kept beside the card's main metrics, under a label naming its settings
+            label = "-".join(f"{k}={v}" for k, v in sorted(options.items())) + f"-n={metrics['n']}"
+            card.setdefault("evaluations", {})[label] = metrics
+        else:
+            card["metrics"] = metrics
         card["parameters"] = count_parameters(model)
         (zoo.weights_dir() / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
         print(f"updated {args.name}.json")
@@ -135,7 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=int, default=None, help="number of test items (default: all)")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--device", default="cpu")
-    evaluate.add_argument("--write", action="store_true", help="store the metrics in the model card")
+    evaluate.add_argument("--sampler", choices=["ddim", "ddpm"], default=None,
+                          help="diffusion models: DDIM (default, the preset's steps) or DDPM (1000 steps)")
+    evaluate.add_argument("--steps", type=int, default=None, help="diffusion models: DDIM steps")
+    evaluate.add_argument("--guidance-scale", type=float, default=None, help="text diffusion models: CFG scale")
+    evaluate.add_argument("--write", action="store_true",
+                          help="store the metrics in the model card (runs with --sampler/--steps/--guidance-scale "
+                               "go under 'evaluations')")
     evaluate.set_defaults(func=_evaluate)
 
     zoo = sub.add_parser("zoo", help="the released models")

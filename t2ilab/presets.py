@@ -7,6 +7,8 @@ has been released.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -194,7 +196,7 @@ class DiffusionPreset(Preset):
     schedule: str = "linear"
     condition_dropout: float = 0.15  # share of captions replaced by the null condition (CFG training)
     guidance_scale: float = 3.0  # used by `evaluate` for text-conditional models
-    sample_steps: int = 50  # DDIM steps used by `evaluate`
+    sample_steps: int = 25  # DDIM steps used by `evaluate`
 
     @property
     def conditional(self) -> bool:
@@ -235,12 +237,15 @@ class DiffusionPreset(Preset):
         return Job(UNet(self.model_config), step_fn, batch_fn, cfg, {"schedule": self.schedule,
                                                                       "condition_dropout": drop_share})
 
-    def model_fn(self, unet, device: str = "cpu", guidance_scale: float | None = None, steps: int | None = None):
-        """captions, generator -> images: DDIM sampling (with CFG for text-conditional U-Nets)."""
+    def model_fn(self, unet, device: str = "cpu", guidance_scale: float | None = None, steps: int | None = None,
+                 sampler: str = "ddim"):
+        """captions, generator -> images: DDIM (or DDPM) sampling, with CFG for text-conditional U-Nets."""
         from . import zoo
-        from .diffusion import ddim_sample, get_schedule
+        from .diffusion import ddim_sample, ddpm_sample, get_schedule
         from .diffusion.pipeline import encode_captions, text_model_fn, unconditional_model_fn
 
+        if sampler not in ("ddim", "ddpm"):
+            raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
         schedule = get_schedule(self.schedule)
         clip = zoo.load("clip-birds", device=device) if self.conditional else None
         scale = self.guidance_scale if guidance_scale is None else guidance_scale
@@ -248,20 +253,198 @@ class DiffusionPreset(Preset):
         def generate(captions: list[str], generator: torch.Generator) -> torch.Tensor:
             fn = (text_model_fn(unet, encode_captions(clip, captions, device), scale) if clip is not None
                   else unconditional_model_fn(unet))
+            shape = (len(captions), 3, 32, 32)
+            if sampler == "ddpm":
+                return ddpm_sample(fn, shape, schedule, generator=generator, device=device)
+            return ddim_sample(fn, shape, schedule, steps or self.sample_steps, generator=generator, device=device)
+
+        return generate
+
+    def evaluate(self, model, n: int | None = None, seed: int = 0, sampler: str = "ddim", steps: int | None = None,
+                 guidance_scale: float | None = None) -> dict[str, Any]:
+        from .metrics import evaluate
+        from .nn import count_parameters
+
+        device = str(next(model.parameters()).device)
+        scale = (self.guidance_scale if guidance_scale is None else guidance_scale) if self.conditional else None
+        result = evaluate(self.model_fn(model, device, scale, steps, sampler), n=n or 2000, seed=seed,
+                          parameters=count_parameters(model), device=device)
+        described = "DDPM 1000 steps" if sampler == "ddpm" else f"DDIM {steps or self.sample_steps} steps, eta 0"
+        return result.to_dict() | {"sampler": described, "guidance_scale": scale}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Noise-aware judges for external guidance of the unconditional U-Net
+# --------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class GuidancePreset(Preset):
+    """A noise-aware judge; its card also holds the metrics of the unconditional model guided by it."""
+
+    guided_model: str = "diffusion-uncond-birds32"
+    guidance_scale: float = 1.0  # the scale `evaluate` reports (chosen by the sweep in the guidance chapter)
+    sample_steps: int = 25
+
+    def noisy_batch(self, images: torch.Tensor, seed: int, step: int, rank: int):
+        """A batch of noised training images: (x_t, t, the image indices, the batch's generator)."""
+        from .diffusion import get_schedule, q_sample
+
+        g = batch_generator(seed, step, rank)
+        idx = torch.randint(len(images), (self.batch_size,), generator=g)
+        x = augment(images[idx].float() / 127.5 - 1.0, g)
+        t = torch.randint(1000, (self.batch_size,), generator=g)
+        x_t = q_sample(x, t, torch.randn(x.shape, generator=g), get_schedule(self.model_config.schedule))
+        return x_t, t, idx, g
+
+    def score_fn(self, judge: nn.Module, captions: list[str], device: str):
+        raise NotImplementedError
+
+    def model_fn(self, judge: nn.Module, device: str = "cpu", guidance_scale: float | None = None,
+                 steps: int | None = None):
+        """captions, generator -> images: DDIM on the unconditional U-Net, guided by the judge's gradient."""
+        from . import zoo
+        from .diffusion import ddim_sample, get_schedule, gradient_guidance
+        from .diffusion.pipeline import unconditional_model_fn
+
+        unet = zoo.load(self.guided_model, device=device)
+        schedule = get_schedule(self.model_config.schedule)
+        scale = self.guidance_scale if guidance_scale is None else guidance_scale
+
+        def generate(captions: list[str], generator: torch.Generator) -> torch.Tensor:
+            fn = gradient_guidance(unconditional_model_fn(unet), self.score_fn(judge, captions, device), scale, schedule)
             return ddim_sample(fn, (len(captions), 3, 32, 32), schedule, steps or self.sample_steps,
                                generator=generator, device=device)
 
         return generate
 
-    def evaluate(self, model, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+    def guided_metrics(self, judge: nn.Module, n: int | None, seed: int) -> dict[str, Any]:
         from .metrics import evaluate
-        from .nn import count_parameters
 
-        device = str(next(model.parameters()).device)
-        result = evaluate(self.model_fn(model, device), n=n or 2000, seed=seed, parameters=count_parameters(model),
-                          device=device)
-        return result.to_dict() | {"sampler": f"DDIM {self.sample_steps} steps, eta 0",
-                                   "guidance_scale": self.guidance_scale if self.conditional else None}
+        device = str(next(judge.parameters()).device)
+        result = evaluate(self.model_fn(judge, device), n=n or 2000, seed=seed, device=device)
+        return {f"guided_{k}": v for k, v in result.to_dict().items()} | {
+            "guided_model": self.guided_model, "guidance_scale": self.guidance_scale,
+            "sampler": f"DDIM {self.sample_steps} steps, eta 0"}
+
+
+@functools.lru_cache(maxsize=2)
+def _frozen_clip(device: str) -> MiniCLIP:
+    from . import zoo
+
+    return zoo.load("clip-birds", device=device).requires_grad_(False)
+
+
+NOISE_LEVELS = (0, 250, 500, 750, 999)  # the timesteps at which the judges' own accuracy is reported
+
+
+class NoisyClassifierPreset(GuidancePreset):
+    def build(self, **overrides) -> Job:
+        from .diffusion.noisy import NoisyAttributeClassifier
+
+        cfg = dataclasses.replace(self.train_config, **overrides)
+        data = SynthBirds("train", image_size=32)
+        images, attrs = data.images, data.attribute_index
+
+        def batch_fn(step: int, rank: int, world: int):
+            x_t, t, idx, _ = self.noisy_batch(images, cfg.seed, step, rank)
+            return x_t, t, attrs[idx]
+
+        def step_fn(model, batch):
+            x_t, t, targets = batch
+            logits = model(x_t, t)
+            loss = sum(F.cross_entropy(logits[g], targets[:, j]) for j, g in enumerate(BIRD_GROUPS))
+            accuracy = torch.stack([(logits[g].argmax(1) == targets[:, j]) for j, g in enumerate(BIRD_GROUPS)])
+            return loss / len(BIRD_GROUPS), {"attribute_acc": float(accuracy.float().mean())}
+
+        torch.manual_seed(cfg.seed)
+        return Job(NoisyAttributeClassifier(self.model_config), step_fn, batch_fn, cfg, {})
+
+    def score_fn(self, judge, captions, device):
+        from .diffusion.noisy import classifier_score
+
+        return classifier_score(judge, captions)
+
+    @torch.no_grad()
+    def evaluate(self, model, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """Attribute accuracy on noised test images at several t, then the metrics of guided sampling."""
+        from .diffusion import get_schedule, q_sample
+
+        test = SynthBirds("test", image_size=32)
+        count = min(n or 2000, len(test))
+        device = next(model.parameters()).device
+        x = test.image_tensor(torch.arange(count)).to(device)
+        g = torch.Generator().manual_seed(seed)
+        metrics: dict[str, Any] = {}
+        for level in NOISE_LEVELS:
+            t = torch.full((count,), level, device=device)
+            x_t = q_sample(x, t, torch.randn(x.shape, generator=g).to(device), get_schedule(self.model_config.schedule))
+            logits = model(x_t, t)
+            hits = torch.stack([logits[gr].argmax(1).cpu() == test.attribute_index[:count, j]
+                                for j, gr in enumerate(BIRD_GROUPS)])
+            metrics[f"attribute_accuracy_t{level}"] = float(hits.float().mean())
+        return metrics | self.guided_metrics(model, n, seed)
+
+
+class NoisyCLIPPreset(GuidancePreset):
+    def build(self, **overrides) -> Job:
+        from .diffusion.noisy import NoisyImageTower
+        from .metrics.alignment import embed_captions
+
+        cfg = dataclasses.replace(self.train_config, **overrides)
+        data = SynthBirds("train", image_size=32)
+        clip = _frozen_clip("cpu")
+        flat = [c for caps in data.captions for c in caps]
+        text_emb = embed_captions(clip, flat).view(len(data), -1, clip.cfg.embed_dim)  # (N, 10, D), frozen
+        logit_scale = float(clip.log_scale.clamp(max=math.log(100.0)).exp())
+
+        def batch_fn(step: int, rank: int, world: int):
+            x_t, t, idx, g = self.noisy_batch(data.images, cfg.seed, step, rank)
+            which = torch.randint(text_emb.shape[1], (len(idx),), generator=g)
+            return x_t, t, text_emb[idx, which]
+
+        def step_fn(model, batch):
+            x_t, t, text = batch
+            logits = logit_scale * model(x_t, t) @ text.T  # (B, B); the text side is frozen
+            target = torch.arange(len(x_t), device=x_t.device)
+            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+            return loss, {"batch_acc": float((logits.argmax(1) == target).float().mean())}
+
+        torch.manual_seed(cfg.seed)
+        tower = NoisyImageTower(self.model_config)
+        tower.load_clean_tower(clip.image)  # fine-tuned from the clean tower
+        return Job(tower, step_fn, batch_fn, cfg, {"initialised_from": "clip-birds image tower",
+                                                    "logit_scale": logit_scale})
+
+    def score_fn(self, judge, captions, device):
+        from .diffusion.noisy import clip_score
+        from .metrics.alignment import embed_captions
+
+        return clip_score(judge, embed_captions(_frozen_clip(device), captions).to(device))
+
+    @torch.no_grad()
+    def evaluate(self, model, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """R-precision of noised test images against clip-birds caption embeddings at several t, then guided
+        sampling. At t = 0 it is comparable with clip-birds' own R-precision."""
+        from .diffusion import get_schedule, q_sample
+        from .metrics.alignment import embed_captions, r_precision_from_embeddings
+
+        test = SynthBirds("test", image_size=32)
+        count = min(n or 2000, len(test))
+        device = next(model.parameters()).device
+        clip = _frozen_clip(str(device))
+        g = torch.Generator().manual_seed(seed)
+        chosen = torch.randint(10, (len(test),), generator=g)
+        text_emb = embed_captions(clip, [test.captions[i][int(chosen[i])] for i in range(len(test))]).to(device)
+        x = test.image_tensor(torch.arange(count)).to(device)
+        metrics: dict[str, Any] = {}
+        for level in NOISE_LEVELS:
+            t = torch.full((count,), level, device=device)
+            x_t = q_sample(x, t, torch.randn(x.shape, generator=g).to(device), get_schedule(self.model_config.schedule))
+            emb = torch.cat([model(x_t[s:s + 500], t[s:s + 500]) for s in range(0, count, 500)])
+            result = r_precision_from_embeddings(emb.cpu(), text_emb[:count].cpu(), text_emb.cpu(),
+                                                 torch.arange(len(test)), 99, seed)
+            metrics[f"r_precision_t{level}"] = result.r_precision
+        return metrics | self.guided_metrics(model, n, seed)
 
 
 def _unet_config(conditional: bool):
@@ -271,6 +454,15 @@ def _unet_config(conditional: bool):
     # (32, 64, 96) channels: about 1 s per batch of 64 on two CPU cores, so 2,400 steps fit in 45 minutes
     return UNetConfig(channels=(32, 64, 96), word_dim=clip.text_dim if conditional else None,
                       sentence_dim=clip.embed_dim if conditional else None)
+
+
+def _judge_config(kind: str):
+    from .diffusion.noisy import NoisyClassifierConfig, NoisyCLIPConfig
+
+    if kind == "classifier":
+        return NoisyClassifierConfig()
+    clip = CLIPConfig()
+    return NoisyCLIPConfig(channels=clip.image_channels, embed_dim=clip.embed_dim)
 
 
 PRESETS: dict[str, Preset] = {
@@ -283,12 +475,20 @@ PRESETS: dict[str, Preset] = {
         batch_size=128),
     "diffusion-uncond-birds32": DiffusionPreset(
         "diffusion-uncond-birds32", "unconditional DDPM U-Net on SynthBirds-200 train images, 32x32",
-        _unet_config(False), TrainConfig(steps=2400, lr=8e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999,
-                                         seed=0), batch_size=64),
+        _unet_config(False), TrainConfig(steps=2400, lr=2e-3, warmup_steps=100, weight_decay=0.0, ema_decay=0.999,
+                                         ema_warmup=True, seed=0), batch_size=64),
     "diffusion-text-birds32": DiffusionPreset(
         "diffusion-text-birds32", "text-conditional DDPM U-Net (frozen clip-birds text tower, 15% condition dropout)",
-        _unet_config(True), TrainConfig(steps=2400, lr=8e-4, warmup_steps=200, weight_decay=0.0, ema_decay=0.999,
-                                        seed=0), batch_size=64),
+        _unet_config(True), TrainConfig(steps=2400, lr=2e-3, warmup_steps=100, weight_decay=0.0, ema_decay=0.999,
+                                        ema_warmup=True, seed=0), batch_size=64),
+    "noisy-classifier-birds32": NoisyClassifierPreset(
+        "noisy-classifier-birds32", "noise-aware attribute classifier on q_sample'd train images, for classifier guidance",
+        _judge_config("classifier"), TrainConfig(steps=2000, lr=2e-3, warmup_steps=100, weight_decay=0.05,
+                                                 ema_decay=0.998, ema_warmup=True, seed=0), batch_size=128),
+    "noisy-clip-birds32": NoisyCLIPPreset(
+        "noisy-clip-birds32", "clip-birds image tower fine-tuned on noisy images (text tower frozen), for CLIP guidance",
+        _judge_config("clip"), TrainConfig(steps=1500, lr=5e-4, warmup_steps=100, weight_decay=0.05,
+                                           ema_decay=0.998, ema_warmup=True, seed=0), batch_size=128),
 }
 
 

@@ -13,29 +13,35 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(32, channels // 4) or 1, channels)
+    """GroupNorm with up to 32 groups of at least 4 channels; the group count always divides `channels`."""
+    groups = max(1, min(32, channels // 4))
+    while channels % groups:
+        groups -= 1
+    return nn.GroupNorm(groups, channels)
 
 
 class ResBlock(nn.Module):
-    """norm-SiLU-conv twice, plus a skip; `emb` (B, emb_dim), if given, is added between the convs.
+    """norm-SiLU-conv twice, plus a skip. `emb` (B, emb_dim), if given, scales and shifts the second
+    normalisation per channel, norm(h) * (1 + scale) + shift (the "scale-shift norm" of Dhariwal & Nichol, 2021).
 
     (B, in_ch, H, W) -> (B, out_ch, H, W)."""
 
     def __init__(self, in_ch: int, out_ch: int, emb_dim: int | None = None, dropout: float = 0.0):
         super().__init__()
         self.norm1, self.conv1 = group_norm(in_ch), nn.Conv2d(in_ch, out_ch, 3, padding=1)
-        self.emb_proj = nn.Linear(emb_dim, out_ch) if emb_dim else None
+        self.emb_proj = nn.Linear(emb_dim, 2 * out_ch) if emb_dim else None
         self.norm2, self.conv2 = group_norm(out_ch), nn.Conv2d(out_ch, out_ch, 3, padding=1)
         self.dropout = nn.Dropout(dropout)
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.norm2(self.conv1(F.silu(self.norm1(x))))
         if self.emb_proj is not None:
             if emb is None:
                 raise ValueError("this ResBlock was built with emb_dim and needs an embedding")
-            h = h + self.emb_proj(F.silu(emb))[:, :, None, None]
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+            scale, shift = self.emb_proj(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
+            h = h * (1 + scale) + shift
+        h = self.conv2(self.dropout(F.silu(h)))
         return self.skip(x) + h
 
 

@@ -77,15 +77,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     import json
 
     from . import zoo
-    from .presets import DiffusionPreset, get_preset
+    from .presets import DiffusionPreset, GuidancePreset, get_preset
 
     card = zoo.load_card(args.name)
     model = zoo.load(args.name, device=args.device)
     options = {k: v for k, v in (("sampler", args.sampler), ("steps", args.steps),
                                  ("guidance_scale", args.guidance_scale)) if v is not None}
     preset = get_preset(args.name)
-    if options and not isinstance(preset, DiffusionPreset):
-        raise SystemExit(f"--sampler/--steps/--guidance-scale apply to diffusion models, not to {args.name}")
+    if options and not isinstance(preset, (DiffusionPreset, GuidancePreset)):
+        raise SystemExit(f"--sampler/--steps/--guidance-scale apply to diffusion models and guidance judges, "
+                         f"not to {args.name}")
+    if "sampler" in options and not isinstance(preset, DiffusionPreset):
+        raise SystemExit(f"--sampler applies to diffusion models, not to {args.name}")
     metrics = preset.evaluate(model, n=args.n, seed=args.seed, **options)
     print(json.dumps(metrics, indent=2))
     if args.write:

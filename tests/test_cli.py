@@ -11,7 +11,8 @@ def test_data_command(capsys):
     assert "11788" in out and "5994 train / 5794 test" in out and "200 species" in out
 
 
-@pytest.mark.parametrize("preset", ["evaluator-birds", "clip-birds", "diffusion-text-birds32"])
+@pytest.mark.parametrize("preset", ["evaluator-birds", "clip-birds", "diffusion-text-birds32", "diffusion-uncond-birds32",
+                                    "noisy-classifier-birds32", "noisy-clip-birds32"])
 def test_train_a_few_steps_then_resume(preset, tmp_path, capsys):
     out = tmp_path / preset
     assert main(["train", preset, "--steps", "2", "--out", str(out)]) == 0
@@ -26,6 +27,11 @@ def test_zoo_list(capsys):
     assert main(["zoo", "list"]) == 0
     out = capsys.readouterr().out
     assert "evaluator-birds" in out and "clip-birds" in out
+
+
+def test_sampler_options_are_refused_for_models_that_do_not_sample():
+    with pytest.raises(SystemExit, match="apply to diffusion models"):
+        main(["evaluate", "evaluator-birds", "--sampler", "ddpm", "--n", "10"])
 
 
 def test_unknown_preset():

@@ -7,7 +7,9 @@ import torch
 
 from t2ilab.diffusion import (TextCondition, UNet, UNetConfig, cfg_combine, classifier_free, cosine_betas,
                               ddim_sample, ddim_timesteps, ddpm_sample, get_schedule, gradient_guidance,
-                              linear_betas, make_schedule, noise_prediction_loss, predict_x0, q_posterior, q_sample)
+                              diffusion_loss, linear_betas, make_schedule, noise_from_v, noise_prediction_loss,
+                              predict_x0, q_posterior, q_sample, v_target)
+from t2ilab.diffusion.pipeline import unconditional_model_fn
 from t2ilab.diffusion.process import extract
 
 
@@ -167,3 +169,38 @@ def test_tiny_unet_training_lowers_the_loss():
         opt.step()
     last = noise_prediction_loss(lambda x, t: net(x, t), data, sched, t_fixed, noise_fixed).item()
     assert last < 0.7 * first
+
+
+def test_v_parameterisation_round_trips_and_its_loss_weights_x0_errors_by_snr_plus_one():
+    sched = get_schedule("linear")
+    x0, eps = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+    t = torch.tensor([0, 300, 700, 999])
+    x_t = q_sample(x0, t, eps, sched)
+    v = v_target(x0, eps, t, sched)
+    torch.testing.assert_close(noise_from_v(x_t, t, v, sched), eps, atol=1e-5, rtol=1e-5)
+    # an x0 error delta is an eps error sqrt(SNR) * delta but a v error sqrt(SNR + 1) * delta (Salimans & Ho, 2022)
+    ab = sched.alphas_cumprod[t].view(-1, 1, 1, 1)
+    delta = 0.1 * torch.randn_like(x0)
+    x0_hat = x0 + delta
+    eps_hat = (x_t - ab.sqrt() * x0_hat) / (1 - ab).sqrt()
+    v_hat = ab.sqrt() * eps_hat - (1 - ab).sqrt() * x0_hat
+    snr = ab / (1 - ab)
+    torch.testing.assert_close((v_hat - v).abs(), ((snr + 1).sqrt() * delta).abs(), atol=1e-3, rtol=1e-3)
+    loss = diffusion_loss(lambda x, s: v_hat, x0, sched, "v", t=t, noise=eps)
+    torch.testing.assert_close(loss, ((snr + 1) * delta ** 2).mean(), atol=1e-4, rtol=1e-3)
+
+
+def test_ddim_with_an_exact_v_oracle_returns_the_point():
+    sched = get_schedule("linear")
+    point = torch.tensor([0.5, -0.25, 0.75]).view(1, 3, 1, 1)
+    unet = UNet(UNetConfig(channels=(8, 16), prediction="v", schedule="linear"))
+
+    def exact_v(x_t, t, *condition):  # the v of a one-point data distribution
+        ab = extract(sched.alphas_cumprod, t, x_t)
+        eps = (x_t - ab.sqrt() * point) / (1 - ab).sqrt()
+        return ab.sqrt() * eps - (1 - ab).sqrt() * point
+
+    unet.forward = exact_v
+    out = ddim_sample(unconditional_model_fn(unet), (2, 3, 4, 4), sched, num_steps=20,
+                      generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, point.expand(2, 3, 4, 4), atol=1e-4, rtol=1e-4)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 
 from .guidance import classifier_free
-from .process import ModelFn
+from .process import ModelFn, noise_from_v
+from .schedules import get_schedule
 from .unet import TextCondition, UNet
 
 
@@ -28,11 +29,24 @@ def condition_from_ids(clip, ids: torch.Tensor, dropped: torch.Tensor | None = N
     return TextCondition(features.words.float(), features.sentence.float(), features.pad_mask, dropped)
 
 
+def noise_prediction(unet: UNet):
+    """(x_t, t[, condition]) -> predicted noise of a U-Net, whatever it was trained to output (eps or v)."""
+    if unet.cfg.prediction == "eps":
+        return unet
+    schedule = get_schedule(unet.cfg.schedule)
+
+    def eps(x_t: torch.Tensor, t: torch.Tensor, *condition) -> torch.Tensor:
+        return noise_from_v(x_t, t, unet(x_t, t, *condition), schedule)
+
+    return eps
+
+
 def text_model_fn(unet: UNet, condition: TextCondition, guidance_scale: float = 1.0) -> ModelFn:
-    """model_fn(x_t, t) of a text-conditional U-Net, with classifier-free guidance when scale != 1."""
-    return classifier_free(unet, condition, condition.as_null(), guidance_scale)
+    """model_fn(x_t, t) -> noise of a text-conditional U-Net, with classifier-free guidance when scale != 1."""
+    return classifier_free(noise_prediction(unet), condition, condition.as_null(), guidance_scale)
 
 
 def unconditional_model_fn(unet: UNet) -> ModelFn:
-    """model_fn(x_t, t) of an unconditional U-Net."""
-    return lambda x_t, t: unet(x_t, t)
+    """model_fn(x_t, t) -> noise of an unconditional U-Net."""
+    fn = noise_prediction(unet)
+    return lambda x_t, t: fn(x_t, t)

@@ -2,11 +2,17 @@
 
 No parameters live here: the network is passed in as a function `pred_noise = model_fn(x_t, t)`. Equation numbers
 are those of Ho et al. (2020), "Denoising Diffusion Probabilistic Models".
+
+A network may also be trained to output v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0 instead of eps
+(Salimans & Ho, 2022, Sec. 4 and Appendix D). The eps loss is the x_0 error weighted by the signal-to-noise ratio,
+which is almost zero at large t, where the layout and colours of the image are decided; the v loss weights it by
+SNR + 1 and so keeps a signal there. `noise_from_v` turns a v network back into the eps model function every sampler
+and guidance method here takes.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +20,7 @@ import torch.nn.functional as F
 from .schedules import Schedule
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t (B,C,H,W), t (B,)) -> pred_noise
+Prediction = Literal["eps", "v"]  # what a network outputs
 
 
 def extract(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -62,3 +69,29 @@ def noise_prediction_loss(model_fn: ModelFn, x_start: torch.Tensor, schedule: Sc
         noise = torch.randn_like(x_start)
     x_t = q_sample(x_start, t, noise, schedule)
     return F.mse_loss(model_fn(x_t, t), noise)
+
+
+def v_target(x_start: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, schedule: Schedule) -> torch.Tensor:
+    """v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (Salimans & Ho, 2022)."""
+    ab = extract(schedule.alphas_cumprod, t, x_start)
+    return ab.sqrt() * noise - (1 - ab).sqrt() * x_start
+
+
+def noise_from_v(x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor, schedule: Schedule) -> torch.Tensor:
+    """eps = sqrt(alpha_bar_t) v + sqrt(1 - alpha_bar_t) x_t, which follows from x_t = sqrt(ab) x_0 + sqrt(1-ab) eps."""
+    ab = extract(schedule.alphas_cumprod, t, x_t)
+    return ab.sqrt() * v + (1 - ab).sqrt() * x_t
+
+
+def diffusion_loss(model_fn: ModelFn, x_start: torch.Tensor, schedule: Schedule, prediction: Prediction = "eps",
+                   t: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """L_simple for a network that outputs eps (Eq. 14) or v: the mean squared error against that target."""
+    if prediction == "eps":
+        return noise_prediction_loss(model_fn, x_start, schedule, t, noise)
+    if prediction != "v":
+        raise ValueError(f"prediction must be 'eps' or 'v', got {prediction!r}")
+    if t is None:
+        t = torch.randint(schedule.num_steps, (len(x_start),), device=x_start.device)
+    if noise is None:
+        noise = torch.randn_like(x_start)
+    return F.mse_loss(model_fn(q_sample(x_start, t, noise, schedule), t), v_target(x_start, noise, t, schedule))

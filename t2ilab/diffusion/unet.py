@@ -7,7 +7,9 @@ way: the frozen mini-CLIP sentence embedding is added to the time embedding, and
 features cross-attend to the per-word features. For classifier-free guidance the condition of a random share of
 training examples is replaced by a learned null condition (`TextCondition.dropped`).
 
-The network knows nothing about noise schedules: it maps (x_t, t, condition) to predicted noise.
+The network itself knows nothing about noise schedules: it maps (x_t, t, condition) to its prediction, eps or v.
+Its config records which (`prediction`) and under which schedule it was trained (`schedule`), so that a released
+model carries what `diffusion.pipeline` needs to turn its output into the noise the samplers expect.
 """
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ class UNetConfig:
     word_dim: int | None = None  # mini-CLIP text_dim; None builds an unconditional U-Net
     sentence_dim: int | None = None  # mini-CLIP embed_dim
     cross_attention_levels: tuple[int, ...] = (1, 2)  # decoder levels (0 = 32x32) with cross-attention
+    prediction: str = "eps"  # what the network outputs: "eps" (DDPM) or "v" (Salimans & Ho, 2022)
+    schedule: str = "linear"  # the noise schedule it was trained with
     dropout: float = 0.0  # 0.1 in DDPM's long CIFAR-10 runs; short runs here learn faster without
 
 

@@ -2,7 +2,8 @@
 
     t2ilab data [--seed --grid]                         generate (or load) SynthBirds-200 and describe it
     t2ilab train PRESET [--steps --out --resume --device --release]
-    t2ilab evaluate NAME [--n --seed --device]          re-measure a released model, update its card
+    t2ilab evaluate NAME [--n --seed --device --sampler --steps --guidance-scale --write]
+                                                        re-measure a released model, update its card
     t2ilab zoo list                                     the released models
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -52,7 +54,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"{preset.name}: {preset.description}\n  {count_parameters(job.model):,} parameters, "
               f"{job.config.steps} steps, batch {preset.batch_size} x {world} process(es), device {args.device}, "
               f"checkpoints in {out}")
-    result = train(job.model, job.step_fn, job.batch_fn, job.config, out_dir=out, resume=args.resume)
+    # the commits that ran training steps, kept in the checkpoint across resumes and copied into the card
+    commits = _training_commits(Path(out) / "checkpoint.pt", args.resume, job.config.steps, commit)
+    result = train(job.model, job.step_fn, job.batch_fn, job.config, out_dir=out, resume=args.resume,
+                   extra_state={"commits": commits})
     if rank != 0:
         return 0
     final = result.ema if result.ema is not None else result.model
@@ -62,7 +67,7 @@ def _train(args: argparse.Namespace) -> int:
         final = final.float().eval()
         metrics = preset.evaluate(final.to(args.device), n=args.eval_n)
         command = "t2ilab " + " ".join(shlex.quote(a) for a in (args.argv or []))
-        card = {"description": preset.description, "command": command, "commit": commit,
+        card = {"description": preset.description, "command": command, "commit": commit, "training_commits": commits,
                 "wall_seconds": round(result.wall_seconds, 1), "machine": zoo.machine_description(args.device),
                 "steps": result.steps, "parameters": count_parameters(final),
                 "train_config": _plain(job.config), "batch_size": preset.batch_size, "world_size": world,
@@ -71,6 +76,19 @@ def _train(args: argparse.Namespace) -> int:
         path = zoo.release(preset.name, final.cpu(), card)
         print(f"  released {path} ({path.stat().st_size / 1e6:.1f} MB)\n  metrics: {_short(metrics)}")
     return 0
+
+
+def _training_commits(checkpoint: Path, resume: bool, steps: int, commit: str) -> list[str]:
+    """Commits recorded by earlier runs of this checkpoint, plus `commit` if this run will train more steps."""
+    from .train import load_checkpoint
+
+    if not (resume and checkpoint.exists()):
+        return [commit]
+    state = load_checkpoint(checkpoint)
+    earlier = list(state.get("extra", {}).get("commits", []))
+    if state["step"] < steps and commit not in earlier:
+        earlier.append(commit)
+    return earlier
 
 
 def _evaluate(args: argparse.Namespace) -> int:

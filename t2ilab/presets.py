@@ -389,23 +389,23 @@ class NoisyClassifierPreset(GuidancePreset):
 class NoisyCLIPPreset(GuidancePreset):
     def build(self, **overrides) -> Job:
         from .diffusion.noisy import NoisyImageTower
-        from .metrics.alignment import embed_captions
 
         cfg = dataclasses.replace(self.train_config, **overrides)
         data = SynthBirds("train", image_size=32)
-        clip = _frozen_clip("cpu")
-        flat = [c for caps in data.captions for c in caps]
-        text_emb = embed_captions(clip, flat).view(len(data), -1, clip.cfg.embed_dim)  # (N, 10, D), frozen
+        clip = _frozen_clip(cfg.device)
+        all_ids = torch.stack([clip.tokenizer.encode_batch(list(c)) for c in data.captions])  # (N, 10, T)
         logit_scale = float(clip.log_scale.clamp(max=math.log(100.0)).exp())
 
         def batch_fn(step: int, rank: int, world: int):
             x_t, t, idx, g = self.noisy_batch(data.images, cfg.seed, step, rank)
-            which = torch.randint(text_emb.shape[1], (len(idx),), generator=g)
-            return x_t, t, text_emb[idx, which]
+            ids = all_ids[idx, torch.randint(all_ids.shape[1], (len(idx),), generator=g)]
+            return x_t, t, ids[:, : int((ids != clip.cfg.pad_id).sum(1).max())]  # trim the common padding
 
         def step_fn(model, batch):
-            x_t, t, text = batch
-            logits = logit_scale * model(x_t, t) @ text.T  # (B, B); the text side is frozen
+            x_t, t, ids = batch
+            with torch.no_grad():
+                text = clip.encode_text(ids).sentence  # the text side is frozen
+            logits = logit_scale * model(x_t, t) @ text.T  # (B, B)
             target = torch.arange(len(x_t), device=x_t.device)
             loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
             return loss, {"batch_acc": float((logits.argmax(1) == target).float().mean())}
@@ -487,11 +487,11 @@ PRESETS: dict[str, Preset] = {
                                         ema_warmup=True, seed=0), batch_size=64),
     "noisy-classifier-birds32": NoisyClassifierPreset(
         "noisy-classifier-birds32", "noise-aware attribute classifier on q_sample'd train images, for classifier guidance",
-        _judge_config("classifier"), TrainConfig(steps=1500, lr=2e-3, warmup_steps=100, weight_decay=0.05,
+        _judge_config("classifier"), TrainConfig(steps=1000, lr=2e-3, warmup_steps=100, weight_decay=0.05,
                                                  ema_decay=0.998, ema_warmup=True, seed=0), batch_size=128),
     "noisy-clip-birds32": NoisyCLIPPreset(
         "noisy-clip-birds32", "clip-birds image tower fine-tuned on noisy images (text tower frozen), for CLIP guidance",
-        _judge_config("clip"), TrainConfig(steps=1500, lr=5e-4, warmup_steps=100, weight_decay=0.05,
+        _judge_config("clip"), TrainConfig(steps=1000, lr=5e-4, warmup_steps=100, weight_decay=0.05,
                                            ema_decay=0.998, ema_warmup=True, seed=0), batch_size=128),
 }
 

@@ -37,3 +37,16 @@ def test_sampler_options_are_refused_for_models_that_do_not_sample():
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown preset 'nope'.*clip-birds"):
         main(["train", "nope", "--steps", "1"])
+
+
+def test_training_commits_survive_a_resume(tmp_path):
+    from t2ilab.cli import _training_commits
+    from t2ilab.train import save_checkpoint
+
+    path = tmp_path / "checkpoint.pt"
+    assert _training_commits(path, True, 10, "aaa") == ["aaa"]
+    save_checkpoint(path, {"step": 4, "extra": {"commits": ["aaa"]}})
+    assert _training_commits(path, True, 10, "bbb") == ["aaa", "bbb"]  # bbb trains steps 4..9
+    save_checkpoint(path, {"step": 10, "extra": {"commits": ["aaa", "bbb"]}})
+    assert _training_commits(path, True, 10, "ccc") == ["aaa", "bbb"]  # ccc only releases
+    assert _training_commits(path, False, 10, "ddd") == ["ddd"]

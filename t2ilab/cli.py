@@ -113,14 +113,19 @@ def _evaluate(args: argparse.Namespace) -> int:
         from .nn import count_parameters
 
         if options:  # a variant: kept beside the card's main metrics, under a label naming its settings
-            label = "-".join(f"{k}={v}" for k, v in sorted(options.items())) + f"-n={metrics['n']}"
-            card.setdefault("evaluations", {})[label] = metrics
+            card.setdefault("evaluations", {})[_variant_label(options, metrics)] = metrics
         else:
             card["metrics"] = metrics
         card["parameters"] = count_parameters(model)
         (zoo.weights_dir() / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
         print(f"updated {args.name}.json")
     return 0
+
+
+def _variant_label(options: dict, metrics: dict) -> str:
+    """The card key of an evaluation with non-default settings: "guidance_scale=3.0-n=300"."""
+    n = metrics["n"] if "n" in metrics else metrics["guided_n"]  # a judge's card measures the guided generator
+    return "-".join(f"{k}={v}" for k, v in sorted(options.items())) + f"-n={n}"
 
 
 def _zoo(args: argparse.Namespace) -> int:

@@ -50,3 +50,11 @@ def test_training_commits_survive_a_resume(tmp_path):
     save_checkpoint(path, {"step": 10, "extra": {"commits": ["aaa", "bbb"]}})
     assert _training_commits(path, True, 10, "ccc") == ["aaa", "bbb"]  # ccc only releases
     assert _training_commits(path, False, 10, "ddd") == ["ddd"]
+
+
+def test_variant_labels_name_settings_and_the_generated_count():
+    from t2ilab.cli import _variant_label
+
+    assert _variant_label({"steps": 25, "sampler": "ddpm"}, {"n": 500}) == "sampler=ddpm-steps=25-n=500"
+    assert _variant_label({"guidance_scale": 3.0}, {"guided_n": 300, "attribute_accuracy_t0": 0.9}) == \
+        "guidance_scale=3.0-n=300"

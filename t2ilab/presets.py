@@ -488,11 +488,13 @@ PRESETS: dict[str, Preset] = {
     "noisy-classifier-birds32": NoisyClassifierPreset(
         "noisy-classifier-birds32", "noise-aware attribute classifier on q_sample'd train images, for classifier guidance",
         _judge_config("classifier"), TrainConfig(steps=1000, lr=2e-3, warmup_steps=100, weight_decay=0.05,
-                                                 ema_decay=0.998, ema_warmup=True, seed=0), batch_size=128),
+                                                 ema_decay=0.998, ema_warmup=True, seed=0), batch_size=128,
+        guidance_scale=30.0),  # probe at N=100 over 0..300: attribute accuracy peaks at 30-100, FID-SB is lowest at 30
     "noisy-clip-birds32": NoisyCLIPPreset(
         "noisy-clip-birds32", "clip-birds image tower fine-tuned on noisy images (text tower frozen), for CLIP guidance",
         _judge_config("clip"), TrainConfig(steps=1000, lr=5e-4, warmup_steps=100, weight_decay=0.05,
-                                           ema_decay=0.998, ema_warmup=True, seed=0), batch_size=128),
+                                           ema_decay=0.998, ema_warmup=True, seed=0), batch_size=128,
+        guidance_scale=200.0),  # probe at N=100 over 10..1000: accuracy levels off from 200, FID-SB rises beyond
 }
 
 

@@ -73,7 +73,8 @@ def test_card_class_must_be_ours(tiny_release, tmp_path):
 def test_every_released_model_loads_and_its_card_is_complete():
     """The shipped zoo: weights match their sha256, and each card names how it was trained and measured."""
     names = zoo.available()
-    assert {"evaluator-birds", "clip-birds", "diffusion-text-birds32"} <= set(names)
+    assert {"evaluator-birds", "clip-birds", "diffusion-uncond-birds32", "diffusion-text-birds32",
+            "noisy-classifier-birds32", "noisy-clip-birds32"} <= set(names)
     for name in names:
         card = zoo.load_card(name)
         assert card["command"].startswith(f"t2ilab train {name}"), name

@@ -89,6 +89,27 @@ def test_ddim_timesteps_respacing():
     assert len(steps) == 25 and steps[0] == 0 and steps[-1] == 999 and steps == sorted(steps)
     with pytest.raises(ValueError, match="num_steps"):
         ddim_timesteps(1000, 0)
+    assert ddim_timesteps(1000, 25, t_start=999) == steps
+    short = ddim_timesteps(1000, 5, t_start=400)
+    assert short == [0, 100, 200, 300, 400]
+    with pytest.raises(ValueError, match="t_start"):
+        ddim_timesteps(1000, 5, t_start=1000)
+
+
+def test_sdedit_from_an_intermediate_step_follows_the_oracle():
+    """Started at t_start from a noised *other* image, DDIM with the one-point oracle still ends at the point, and
+    the first call it makes is at t_start."""
+    sched = get_schedule("linear", 1000)
+    point, other = torch.full((1, 3, 4, 4), 0.5), torch.full((2, 3, 4, 4), -0.5)
+    g = torch.Generator().manual_seed(0)
+    x_start = q_sample(other, torch.full((2,), 300), torch.randn(other.shape, generator=g), sched)
+    seen = []
+    out = ddim_sample(oracle(point, sched), other.shape, sched, num_steps=4, x_T=x_start, t_start=300,
+                      callback=lambda t, x, x0: seen.append(t))
+    assert seen == [300, 200, 100, 0]
+    assert torch.allclose(out, point.expand_as(out), atol=1e-4)
+    with pytest.raises(ValueError, match="x_T"):
+        ddim_sample(oracle(point, sched), other.shape, sched, num_steps=4, t_start=300)
 
 
 def tiny_unet(conditional=True):

@@ -4,7 +4,9 @@ Chapter "Diffusion from noise to birds". `model_fn(x_t, t) -> pred_noise` may be
 network with its condition bound, or a guided model function (see `guidance.py`): the samplers do not care.
 - `ddpm_sample`: Algorithm 2 of Ho et al. (2020), T network calls;
 - `ddim_sample`: Eq. 12 of Song et al. (2021) on an evenly spaced subsequence of S <= T steps; eta = 0 is
-  deterministic, eta = 1 has the variance of DDPM's posterior.
+  deterministic, eta = 1 has the variance of DDPM's posterior. Started from a noised image at an intermediate
+  `t_start` instead of pure noise at T-1, it is SDEdit (Meng et al., 2022): the image keeps the layout that
+  survives the noise, and the model redraws the rest.
 """
 from __future__ import annotations
 
@@ -43,21 +45,30 @@ def ddpm_sample(model_fn: ModelFn, shape: tuple[int, ...], schedule: Schedule, g
     return x
 
 
-def ddim_timesteps(num_train_steps: int, num_steps: int) -> list[int]:
-    """An evenly spaced, increasing subsequence of {0..T-1} of length S ending at T-1 (respacing)."""
-    if not 1 <= num_steps <= num_train_steps:
-        raise ValueError(f"num_steps must be in 1..{num_train_steps}, got {num_steps}")
-    steps = torch.linspace(0, num_train_steps - 1, num_steps).round().long().tolist()
+def ddim_timesteps(num_train_steps: int, num_steps: int, t_start: int | None = None) -> list[int]:
+    """An evenly spaced, increasing subsequence of {0..t_start} of length S ending at t_start (default T-1)."""
+    last = num_train_steps - 1 if t_start is None else t_start
+    if not 0 <= last < num_train_steps:
+        raise ValueError(f"t_start must be in 0..{num_train_steps - 1}, got {t_start}")
+    if not 1 <= num_steps <= last + 1:
+        raise ValueError(f"num_steps must be in 1..{last + 1}, got {num_steps}")
+    steps = torch.linspace(0, last, num_steps).round().long().tolist()
     return sorted(set(steps))
 
 
 @torch.no_grad()
 def ddim_sample(model_fn: ModelFn, shape: tuple[int, ...], schedule: Schedule, num_steps: int = 50, eta: float = 0.0,
                 generator: torch.Generator | None = None, device: str | torch.device = "cpu", clip_x0: bool = True,
-                callback: Callback | None = None, progress: bool = False, x_T: torch.Tensor | None = None) -> torch.Tensor:
-    """DDIM from x_T (drawn, or given as `x_T`) in `num_steps` network calls: (B, C, H, W)."""
+                callback: Callback | None = None, progress: bool = False, x_T: torch.Tensor | None = None,
+                t_start: int | None = None) -> torch.Tensor:
+    """DDIM from x_T (drawn, or given as `x_T`) in `num_steps` network calls: (B, C, H, W).
+
+    With `t_start`, `x_T` is taken to be x at that step (e.g. `q_sample(image, t_start, noise)`) and the chain
+    runs from there down to 0 (SDEdit)."""
+    if t_start is not None and x_T is None:
+        raise ValueError("t_start needs x_T: the noised image to start from")
     ab_all = schedule.alphas_cumprod
-    timesteps = ddim_timesteps(schedule.num_steps, num_steps)
+    timesteps = ddim_timesteps(schedule.num_steps, num_steps, t_start)
     x = x_T.to(device).float() if x_T is not None else _noise(shape, generator, device, torch.float32)
     for k in tqdm(range(len(timesteps) - 1, -1, -1), desc="DDIM", disable=not progress):
         i, prev = timesteps[k], timesteps[k - 1] if k > 0 else -1

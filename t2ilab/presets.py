@@ -449,7 +449,7 @@ class NoisyCLIPPreset(GuidancePreset):
         return metrics | self.guided_metrics(model, n, seed, guidance_scale, steps)
 
 
-def _unet_config(conditional: bool):
+def _unet_config(conditional: bool, schedule: str = "linear"):
     from .diffusion import UNetConfig
 
     clip = CLIPConfig()
@@ -457,7 +457,7 @@ def _unet_config(conditional: bool):
     # v-prediction: with eps-prediction a 600-step run had learnt almost nothing of the caption (its loss with the
     # true caption was within 1% of its loss with the null caption at every t): see diffusion/process.py
     return UNetConfig(channels=(32, 64, 96), word_dim=clip.text_dim if conditional else None,
-                      sentence_dim=clip.embed_dim if conditional else None, prediction="v", schedule="linear")
+                      sentence_dim=clip.embed_dim if conditional else None, prediction="v", schedule=schedule)
 
 
 def _judge_config(kind: str):
@@ -483,7 +483,9 @@ PRESETS: dict[str, Preset] = {
                                          ema_warmup=True, seed=0), batch_size=64),
     "diffusion-text-birds32": DiffusionPreset(
         "diffusion-text-birds32", "text-conditional DDPM U-Net (frozen clip-birds text tower, 15% condition dropout)",
-        _unet_config(True), TrainConfig(steps=2400, lr=2e-3, warmup_steps=100, weight_decay=0.0, ema_decay=0.999,
+        # cosine schedule (Nichol & Dhariwal, 2021): at 1,200 steps it gave CFG attribute accuracy 48.4% against the
+        # linear schedule's 43.4% (N=300, s=3; benchmarks/text_diffusion_budget.py and the same run with "cosine")
+        _unet_config(True, schedule="cosine"), TrainConfig(steps=2400, lr=2e-3, warmup_steps=100, weight_decay=0.0, ema_decay=0.999,
                                         ema_warmup=True, seed=0), batch_size=64),
     "noisy-classifier-birds32": NoisyClassifierPreset(
         "noisy-classifier-birds32", "noise-aware attribute classifier on q_sample'd train images, for classifier guidance",

@@ -7,6 +7,8 @@ Nothing here is released; the JSON records the command, commit, machine and wall
 
     python benchmarks/text_diffusion_budget.py --steps 300 600 1200 --n 300
 
+`benchmarks/results/text_diffusion_budget_linear.json` was made while the preset used the linear schedule.
+
 The released model is trained by the same recipe at the preset's full budget; where its card holds the same
 measurement (`t2ilab evaluate diffusion-text-birds32 --n 300 --guidance-scale 3 --write`), that row joins the
 table and the fit instead of being retrained.
@@ -34,15 +36,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=300, help="test captions per evaluation")
     parser.add_argument("--guidance-scale", type=float, default=3.0)
     parser.add_argument("--runs", default="runs/budget", help="checkpoint folders (resumable)")
-    parser.add_argument("--out", default="benchmarks/results/text_diffusion_budget.json")
+    parser.add_argument("--out", help="default: benchmarks/results/text_diffusion_budget_SCHEDULE.json")
     args = parser.parse_args(argv)
     if any(s < 1 for s in args.steps):
         parser.error("--steps must be positive")
 
     preset = get_preset(PRESET)
-    out = Path(args.out)
+    out = Path(args.out or f"benchmarks/results/text_diffusion_budget_{preset.model_config.schedule}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(out.read_text())["runs"] if out.exists() else []
+    schedule = preset.model_config.schedule
+    results = []
+    if out.exists():
+        record = json.loads(out.read_text())
+        if record.get("schedule") != schedule:
+            parser.error(f"{out} was made with the {record.get('schedule')!r} schedule, the preset now uses "
+                         f"{schedule!r}: pass another --out")
+        results = record["runs"]
     for steps in sorted(set(args.steps) - {r["steps"] for r in results}):
         job = preset.build(steps=steps, warmup_steps=min(preset.train_config.warmup_steps, steps // 10))
         start = time.time()
@@ -63,11 +72,12 @@ def _scores(metrics: dict) -> dict:
                                           "attribute_accuracy_per_group")}
 
 
-def released_row(n: int, guidance_scale: float) -> dict | None:
-    """The released model's row, from the evaluation its card holds at this N and scale (None if it has none)."""
+def released_row(n: int, guidance_scale: float, schedule: str) -> dict | None:
+    """The released model's row, from the evaluation its card holds at this N and scale (None if it has none, or
+    if it was trained with another noise schedule than the runs here)."""
     card = load_card(PRESET)
     metrics = card.get("evaluations", {}).get(f"guidance_scale={guidance_scale}-n={n}")
-    if metrics is None:
+    if metrics is None or card["config"]["schedule"] != schedule:
         return None
     return {"steps": card["steps"], "train_wall_seconds": card["wall_seconds"],
             "source": "released model card, commit " + card["commit"], **_scores(metrics)}
@@ -83,10 +93,10 @@ def log_fit(rows: list[dict]) -> tuple[float, float]:
 
 
 def _write(out: Path, args, preset, results: list[dict]) -> None:
-    released = released_row(args.n, args.guidance_scale)
+    released = released_row(args.n, args.guidance_scale, preset.model_config.schedule)
     rows = sorted(results + ([released] if released and released["steps"] not in {r["steps"] for r in results}
                              else []), key=lambda r: r["steps"])
-    record = {"preset": PRESET, "n": args.n, "seed": 0, "guidance_scale": args.guidance_scale,
+    record = {"preset": PRESET, "schedule": preset.model_config.schedule, "n": args.n, "seed": 0, "guidance_scale": args.guidance_scale,
               "sampler": f"DDIM {preset.sample_steps} steps, eta 0", "command": "python " + " ".join(sys.argv),
               "commit": git_commit(), "machine": machine_description("cpu"), "runs": results, "released": released}
     for r in rows:

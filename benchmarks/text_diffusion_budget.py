@@ -1,8 +1,9 @@
 """How the text U-Net's CFG attribute accuracy grows with its training budget (chapter "Guiding diffusion with text").
 
-Trains the `diffusion-text-birds32` preset from scratch at several step counts, each with the preset's cosine schedule
-(warm-up: the preset's 100 steps or a tenth of the run, whichever is shorter) (so every run is a finished run at its budget, not a snapshot of a longer one), and
-measures each EMA model like the card's guidance-scale sweep: N test captions, DDIM 25 steps, CFG scale S.
+Trains the `diffusion-text-birds32` preset from scratch at several step counts, each with the preset's full
+learning-rate schedule (so every run is a finished run at its budget, not a snapshot of a longer one; warm-up is the
+preset's 100 steps or a tenth of the run, whichever is shorter), and measures each EMA model like the card's
+guidance-scale sweep: N test captions, DDIM 25 steps, CFG scale S.
 Nothing here is released; the JSON records the command, commit, machine and wall times.
 
     python benchmarks/text_diffusion_budget.py --steps 300 600 1200 --n 300
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -42,9 +44,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--steps must be positive")
 
     preset = get_preset(PRESET)
-    out = Path(args.out or f"benchmarks/results/text_diffusion_budget_{preset.model_config.schedule}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     schedule = preset.model_config.schedule
+    out = Path(args.out or f"benchmarks/results/text_diffusion_budget_{schedule}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     results = []
     if out.exists():
         record = json.loads(out.read_text())
@@ -85,18 +87,17 @@ def released_row(n: int, guidance_scale: float, schedule: str) -> dict | None:
 
 def log_fit(rows: list[dict]) -> tuple[float, float]:
     """Least-squares line accuracy = a * log2(steps) + b: (a, b); a is the gain per doubling of the budget."""
-    xs = [math.log2(r["steps"]) for r in rows]
-    ys = [r["attribute_accuracy"] for r in rows]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    a = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-    return a, my - a * mx
+    line = statistics.linear_regression([math.log2(r["steps"]) for r in rows], [r["attribute_accuracy"] for r in rows])
+    return line.slope, line.intercept
 
 
 def _write(out: Path, args, preset, results: list[dict]) -> None:
-    released = released_row(args.n, args.guidance_scale, preset.model_config.schedule)
-    rows = sorted(results + ([released] if released and released["steps"] not in {r["steps"] for r in results}
-                             else []), key=lambda r: r["steps"])
-    record = {"preset": PRESET, "schedule": preset.model_config.schedule, "n": args.n, "seed": 0, "guidance_scale": args.guidance_scale,
+    schedule = preset.model_config.schedule
+    released = released_row(args.n, args.guidance_scale, schedule)
+    trained = {r["steps"] for r in results}
+    rows = sorted(results + ([released] if released and released["steps"] not in trained else []),
+                  key=lambda r: r["steps"])
+    record = {"preset": PRESET, "schedule": schedule, "n": args.n, "seed": 0, "guidance_scale": args.guidance_scale,
               "sampler": f"DDIM {preset.sample_steps} steps, eta 0", "command": "python " + " ".join(sys.argv),
               "commit": git_commit(), "machine": machine_description("cpu"), "runs": results, "released": released}
     for r in rows:

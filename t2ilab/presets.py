@@ -486,8 +486,9 @@ PRESETS: dict[str, Preset] = {
         # cosine schedule (Nichol & Dhariwal, 2021): at 1,200 steps it gave CFG attribute accuracy 48.4% against the
         # linear schedule's 43.4% (N=300, s=3; benchmarks/text_diffusion_budget.py, and a diagnostic run of the same
         # recipe with schedule="cosine")
-        _unet_config(True, schedule="cosine"), TrainConfig(steps=2400, lr=2e-3, warmup_steps=100, weight_decay=0.0, ema_decay=0.999,
-                                        ema_warmup=True, seed=0), batch_size=64),
+        _unet_config(True, schedule="cosine"),
+        TrainConfig(steps=2400, lr=2e-3, warmup_steps=100, weight_decay=0.0, ema_decay=0.999, ema_warmup=True, seed=0),
+        batch_size=64),
     "noisy-classifier-birds32": NoisyClassifierPreset(
         "noisy-classifier-birds32", "noise-aware attribute classifier on q_sample'd train images, for classifier guidance",
         _judge_config("classifier"), TrainConfig(steps=1000, lr=2e-3, warmup_steps=100, weight_decay=0.05,

@@ -2,7 +2,7 @@
 
     t2ilab data [--seed --grid]                         generate (or load) SynthBirds-200 and describe it
     t2ilab train PRESET [--steps --out --resume --device --release]
-    t2ilab evaluate NAME [--n --seed --device --sampler --steps --guidance-scale --write]
+    t2ilab evaluate NAME [--n --seed --device --set NAME=VALUE ... --write]
                                                         re-measure a released model, update its card
     t2ilab zoo list                                     the released models
 """
@@ -39,24 +39,26 @@ def _train(args: argparse.Namespace) -> int:
 
     from . import zoo
     from .nn import count_parameters
-    from .presets import get_preset
+    from .recipes import get_preset
     from .train import distributed_context, train
 
-    preset = get_preset(args.preset)
+    preset = _preset(args.preset)
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps must be at least 1, got {args.steps}")
     commit = zoo.git_commit()  # the code that trains, recorded before anything changes
     overrides = {"device": args.device}
     if args.steps is not None:
         overrides["steps"] = args.steps
-    job = preset.build(**overrides)
+    job = preset.build_job(**overrides)
     out = args.out or f"runs/{args.preset}"
     rank, world = distributed_context()
     if rank == 0:
-        print(f"{preset.name}: {preset.description}\n  {count_parameters(job.model):,} parameters, "
-              f"{job.config.steps} steps, batch {preset.batch_size} x {world} process(es), device {args.device}, "
-              f"checkpoints in {out}")
+        print(f"{preset.name} ({preset.family}, {preset.role}): {preset.description}\n"
+              f"  {count_parameters(job.model):,} parameters, {job.config.steps} steps, batch {preset.batch_size} x "
+              f"{world} process(es), device {args.device}, checkpoints in {out}")
     # the commits that ran training steps, kept in the checkpoint across resumes and copied into the card
     commits = _training_commits(Path(out) / "checkpoint.pt", args.resume, job.config.steps, commit)
-    result = train(job.model, job.step_fn, job.batch_fn, job.config, out_dir=out, resume=args.resume,
+    result = train(job.model, job.phases, job.batch_fn, job.config, out_dir=out, resume=args.resume,
                    extra_state={"commits": commits})
     if rank != 0:
         return 0
@@ -67,11 +69,12 @@ def _train(args: argparse.Namespace) -> int:
         final = final.float().eval()
         metrics = preset.evaluate(final.to(args.device), n=args.eval_n)
         command = "t2ilab " + " ".join(shlex.quote(a) for a in (args.argv or []))
-        card = {"description": preset.description, "command": command, "commit": commit, "training_commits": commits,
+        card = {"description": preset.description, "family": preset.family, "role": preset.role,
+                "command": command, "commit": commit, "training_commits": commits,
                 "wall_seconds": round(result.wall_seconds, 1), "machine": zoo.machine_description(args.device),
                 "steps": result.steps, "parameters": count_parameters(final),
                 "train_config": _plain(job.config), "batch_size": preset.batch_size, "world_size": world,
-                "weights_from": "ema" if result.ema is not None else "model",
+                "data": _plain(preset.data), "weights_from": "ema" if result.ema is not None else "model",
                 "final_loss": result.history[-1]["loss"], "metrics": metrics, **job.card_extra}
         path = zoo.release(preset.name, final.cpu(), card)
         print(f"  released {path} ({path.stat().st_size / 1e6:.1f} MB)\n  metrics: {_short(metrics)}")
@@ -95,37 +98,51 @@ def _evaluate(args: argparse.Namespace) -> int:
     import json
 
     from . import zoo
-    from .presets import DiffusionPreset, GuidancePreset, get_preset
+    from .nn import count_parameters
 
+    preset = _preset(args.name)
+    given = _sampling_options(args)
+    try:
+        options = preset.options(given)  # checked before anything is loaded
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.n is not None and args.n < 1:
+        raise UsageError(f"--n must be a positive number of test items, got {args.n}")
     card = zoo.load_card(args.name)
     model = zoo.load(args.name, device=args.device)
-    options = {k: v for k, v in (("sampler", args.sampler), ("steps", args.steps),
-                                 ("guidance_scale", args.guidance_scale)) if v is not None}
-    preset = get_preset(args.name)
-    if options and not isinstance(preset, (DiffusionPreset, GuidancePreset)):
-        raise SystemExit(f"--sampler/--steps/--guidance-scale apply to diffusion models and guidance judges, "
-                         f"not to {args.name}")
-    if "sampler" in options and not isinstance(preset, DiffusionPreset):
-        raise SystemExit(f"--sampler applies to diffusion models, not to {args.name}")
-    metrics = preset.evaluate(model, n=args.n, seed=args.seed, **options)
+    metrics = preset.evaluate(model, n=args.n, seed=args.seed, options=options)
     print(json.dumps(metrics, indent=2))
     if args.write:
-        from .nn import count_parameters
-
-        if options:  # a variant: kept beside the card's main metrics, under a label naming its settings
-            card.setdefault("evaluations", {})[_variant_label(options, metrics)] = metrics
+        if given:  # a variant: kept beside the card's main metrics, under a label naming its settings
+            card.setdefault("evaluations", {})[variant_label(given, options, metrics)] = metrics
         else:
             card["metrics"] = metrics
         card["parameters"] = count_parameters(model)
-        (zoo.weights_dir() / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+        card.setdefault("family", preset.family)
+        card.setdefault("role", preset.role)
+        zoo.write_card(args.name, card)
         print(f"updated {args.name}.json")
     return 0
 
 
-def _variant_label(options: dict, metrics: dict) -> str:
-    """The card key of an evaluation with non-default settings: "guidance_scale=3.0-n=300"."""
-    n = metrics["n"] if "n" in metrics else metrics["guided_n"]  # a judge's card measures the guided generator
-    return "-".join(f"{k}={v}" for k, v in sorted(options.items())) + f"-n={n}"
+def _sampling_options(args: argparse.Namespace) -> dict[str, str]:
+    """--set NAME=VALUE pairs, and the shorthands --sampler/--steps/--guidance-scale, as one dict of strings."""
+    given: dict[str, str] = {}
+    for item in args.set or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--set takes NAME=VALUE, got {item!r}")
+        given[name.strip().replace("-", "_")] = value.strip()
+    for name in ("sampler", "steps", "guidance_scale"):
+        value = getattr(args, name, None)
+        if value is not None:
+            given[name] = str(value)
+    return given
+
+
+def variant_label(given: dict, options, metrics: dict) -> str:
+    """The card key of an evaluation with non-default settings, from the parsed options: "guidance_scale=3.0-n=300"."""
+    return "-".join(f"{k}={getattr(options, k)}" for k in sorted(given)) + f"-n={metrics['n']}"
 
 
 def _zoo(args: argparse.Namespace) -> int:
@@ -139,6 +156,18 @@ def _plain(config) -> dict:
     import dataclasses
 
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+class UsageError(Exception):
+    """A bad command line: printed as one line, exit code 2."""
+
+
+def _preset(name: str):
+    from .recipes import PRESETS
+
+    if name not in PRESETS:
+        raise UsageError(f"unknown model or preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]
 
 
 def _short(metrics: dict) -> str:
@@ -170,13 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=int, default=None, help="number of test items (default: all)")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--device", default="cpu")
-    evaluate.add_argument("--sampler", choices=["ddim", "ddpm"], default=None,
-                          help="diffusion models: DDIM (default, the preset's steps) or DDPM (1000 steps)")
-    evaluate.add_argument("--steps", type=int, default=None, help="diffusion models: DDIM steps")
-    evaluate.add_argument("--guidance-scale", type=float, default=None, help="text diffusion models: CFG scale")
+    evaluate.add_argument("--set", action="append", metavar="NAME=VALUE",
+                          help="a sampling option of the model (repeatable), e.g. --set guidance_scale=3 --set steps=50; "
+                               "an unknown option is refused with the valid ones")
+    evaluate.add_argument("--sampler", default=None, help="shorthand for --set sampler=...")
+    evaluate.add_argument("--steps", default=None, help="shorthand for --set steps=...")
+    evaluate.add_argument("--guidance-scale", default=None, help="shorthand for --set guidance_scale=...")
     evaluate.add_argument("--write", action="store_true",
-                          help="store the metrics in the model card (runs with --sampler/--steps/--guidance-scale "
-                               "go under 'evaluations')")
+                          help="store the metrics in the model card (runs with sampling options go under "
+                               "'evaluations')")
     evaluate.set_defaults(func=_evaluate)
 
     zoo = sub.add_parser("zoo", help="the released models")
@@ -187,9 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     args.argv = argv
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as err:
+        parser.exit(2, f"t2ilab {args.command}: error: {err}\n")
 
 
 if __name__ == "__main__":

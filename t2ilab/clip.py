@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nn import Downsample, ResBlock, TransformerBlock
+from .nn import ConvEncoder, TransformerBlock
 
 
 @dataclass
@@ -68,21 +68,23 @@ class TextTower(nn.Module):
 
 
 class ImageTower(nn.Module):
-    """Images (B, 3, 32, 32) in [-1, 1] -> unit embeddings (B, embed_dim)."""
+    """Images (B, 3, H, W) in [-1, 1] -> unit embeddings (B, embed_dim)."""
 
     def __init__(self, cfg: CLIPConfig):
         super().__init__()
         chans = cfg.image_channels
-        layers: list[nn.Module] = [nn.Conv2d(3, chans[0], 3, padding=1)]
-        for i, c in enumerate(chans):
-            layers.append(ResBlock(c, c))
-            layers.append(Downsample(c, chans[i + 1] if i + 1 < len(chans) else c))
-        self.body = nn.Sequential(*layers)
+        self.body = ConvEncoder(chans)
         self.head = nn.Sequential(nn.GroupNorm(8, chans[-1]), nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                   nn.Linear(chans[-1], cfg.embed_dim))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.head(self.body(images)), dim=-1)
+
+
+def contrastive_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE of a (B, B) image-to-text logit matrix whose diagonal holds the matching pairs."""
+    target = torch.arange(len(logits), device=logits.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
 class CLIPOutput(NamedTuple):
@@ -115,7 +117,5 @@ class MiniCLIP(nn.Module):
         text_emb = self.encode_text(ids).sentence
         scale = self.log_scale.clamp(max=math.log(100.0)).exp()  # CLIP clips the scale at 100
         logits = scale * image_emb @ text_emb.T  # (B, B)
-        target = torch.arange(len(images), device=images.device)
-        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-        accuracy = (logits.argmax(1) == target).float().mean()
-        return CLIPOutput(loss, logits, accuracy)
+        accuracy = (logits.argmax(1) == torch.arange(len(images), device=images.device)).float().mean()
+        return CLIPOutput(contrastive_loss(logits), logits, accuracy)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from t2ilab.diffusion import (TextCondition, UNet, UNetConfig, cfg_combine, classifier_free, cosine_betas,
+from t2ilab.diffusion import (TextCondition, UNet, UNetConfig, as_denoiser, cfg_combine, classifier_free, cosine_betas,
                               ddim_sample, ddim_timesteps, ddpm_sample, get_schedule, gradient_guidance,
                               diffusion_loss, linear_betas, make_schedule, noise_from_v, noise_prediction_loss,
                               predict_x0, q_posterior, q_sample, v_target)
@@ -225,3 +225,77 @@ def test_ddim_with_an_exact_v_oracle_returns_the_point():
     out = ddim_sample(unconditional_model_fn(unet), (2, 3, 4, 4), sched, num_steps=20,
                       generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, point.expand(2, 3, 4, 4), atol=1e-4, rtol=1e-4)
+
+
+def v_oracle_unet(schedule_name: str, point: torch.Tensor) -> UNet:
+    """A U-Net config that says "v on this schedule", whose forward is the exact v of a one-point distribution."""
+    unet = UNet(UNetConfig(channels=(8, 16), prediction="v", schedule=schedule_name))
+    sched = get_schedule(schedule_name)
+
+    def exact_v(x_t, t, *condition):
+        ab = extract(sched.alphas_cumprod, t, x_t)
+        eps = (x_t - ab.sqrt() * point) / (1 - ab).sqrt()
+        return ab.sqrt() * eps - (1 - ab).sqrt() * point
+
+    unet.forward = exact_v
+    return unet
+
+
+def test_a_denoiser_turns_v_into_the_noise_that_made_x_t_on_its_own_schedule():
+    point = torch.tensor([0.5, -0.25, 0.75]).view(1, 3, 1, 1)
+    denoiser = as_denoiser(v_oracle_unet("cosine", point))
+    assert denoiser.prediction == "eps" and as_denoiser(denoiser) is denoiser
+    sched = get_schedule("cosine")
+    eps = torch.randn(3, 3, 4, 4)
+    t = torch.tensor([10, 500, 990])
+    x_t = q_sample(point.expand(3, 3, 4, 4), t, eps, sched)
+    torch.testing.assert_close(denoiser(x_t, t), eps, atol=1e-4, rtol=1e-4)  # the exact noise, from Eq. 4
+    out = ddim_sample(denoiser, (2, 3, 4, 4), num_steps=20, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, point.expand(2, 3, 4, 4), atol=1e-4, rtol=1e-4)
+
+
+def test_a_v_network_cannot_reach_a_sampler_unconverted():
+    """The guidance chapter's negative-prompt solution once passed the v-predicting U-Net straight to CFG and DDIM."""
+    unet = UNet(UNetConfig(channels=(8, 16), word_dim=12, sentence_dim=6, prediction="v", schedule="cosine"))
+    cond = TextCondition(torch.randn(2, 3, 12), torch.randn(2, 6), torch.zeros(2, 3, dtype=torch.bool),
+                         torch.zeros(2, dtype=torch.bool))
+    guided = classifier_free(unet, cond, cond.as_null(), 3.0)
+    for sample in (lambda fn: ddim_sample(fn, (2, 3, 8, 8), get_schedule("cosine"), num_steps=2),
+                   lambda fn: ddpm_sample(fn, (2, 3, 8, 8), get_schedule("cosine"))):
+        with pytest.raises(ValueError, match="outputs 'v'.*as_denoiser"):
+            sample(guided)
+    with pytest.raises(ValueError, match="outputs 'v'"):
+        gradient_guidance(unet, lambda x, t: x.sum((1, 2, 3)), 1.0, get_schedule("cosine"))
+    fixed = classifier_free(as_denoiser(unet), cond, cond.as_null(), 3.0)
+    assert ddim_sample(fixed, (2, 3, 8, 8), num_steps=2).shape == (2, 3, 8, 8)
+
+
+def test_a_denoiser_is_not_sampled_on_another_schedule():
+    denoiser = as_denoiser(UNet(UNetConfig(channels=(8, 16), prediction="v", schedule="cosine")))
+    with pytest.raises(ValueError, match="another noise schedule"):
+        ddim_sample(denoiser, (1, 3, 8, 8), get_schedule("linear"), num_steps=2)
+    guided = gradient_guidance(denoiser, lambda x, t: x.sum((1, 2, 3)), 1.0)  # takes the denoiser's schedule
+    assert guided.schedule is denoiser.schedule
+    with pytest.raises(ValueError, match="no noise schedule"):
+        ddim_sample(lambda x, t: x, (1, 3, 8, 8), num_steps=2)
+
+
+def test_guided_sampling_runs_on_the_guided_unets_schedule(monkeypatch):
+    """Classifier guidance once sampled the U-Net on the judge's schedule instead of the U-Net's own."""
+    from t2ilab import zoo
+    from t2ilab.diffusion.noisy import NoisyAttributeClassifier, NoisyClassifierConfig, classifier_score
+    from t2ilab.recipes import get_preset
+
+    torch.manual_seed(0)
+    unet = UNet(UNetConfig(channels=(8, 16), time_dim=32, prediction="v", schedule="cosine"))
+    monkeypatch.setattr(zoo, "load", lambda name, device="cpu": unet)
+    recipe = get_preset("noisy-classifier-birds32")
+    captions = ["a bird with a red crown", "a bird with blue wings"]
+    judge = NoisyAttributeClassifier(NoisyClassifierConfig(channels=(8, 16), time_dim=32, schedule="cosine"))
+    images = recipe.text_to_image(judge, {"steps": 3, "guidance_scale": 5})(captions, torch.Generator().manual_seed(0))
+    by_hand = ddim_sample(gradient_guidance(as_denoiser(unet), classifier_score(judge, captions), 5.0),
+                          (2, 3, 32, 32), get_schedule("cosine"), num_steps=3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(images, by_hand, rtol=0, atol=0)
+    linear_judge = NoisyAttributeClassifier(NoisyClassifierConfig(channels=(8, 16), time_dim=32, schedule="linear"))
+    with pytest.raises(ValueError, match="linear schedule but .* on the cosine one"):
+        recipe.text_to_image(linear_judge)

@@ -6,6 +6,7 @@ import torch
 
 from t2ilab import zoo
 from t2ilab.clip import CLIPConfig, MiniCLIP
+from t2ilab.recipes import get_preset
 
 
 @pytest.fixture
@@ -61,12 +62,34 @@ def test_unknown_name_lists_what_exists(tiny_release):
         zoo.load("no-such-model")
 
 
-def test_card_class_must_be_ours(tiny_release, tmp_path):
-    card_path = tmp_path / "tiny-clip.json"
-    card = json.loads(card_path.read_text())
-    card["class"] = "os.system"
-    card_path.write_text(json.dumps(card))
-    with pytest.raises(zoo.ZooError, match="not part of t2ilab"):
+def edit_card(folder, change) -> None:
+    """Rewrite tiny-clip's card as `change(card)` returns it."""
+    path = folder / "tiny-clip.json"
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+@pytest.mark.parametrize("dotted", ["os.system", "t2ilab.cli.main", "t2ilab.zoo.weights.evil.Model"])
+def test_card_class_must_be_a_registered_model_class(tiny_release, tmp_path, dotted):
+    edit_card(tmp_path, lambda card: card | {"class": dotted})
+    with pytest.raises(zoo.ZooError, match="not a t2ilab model class"):
+        zoo.load("tiny-clip")
+
+
+@pytest.mark.parametrize("weights", ["../tiny-clip.safetensors", "/dev/zero", "sub/tiny-clip.safetensors", ".."])
+def test_card_weights_must_be_a_plain_file_name(tiny_release, tmp_path, weights):
+    edit_card(tmp_path, lambda card: card | {"weights": weights})
+    with pytest.raises(zoo.ZooError, match="plain file name"):
+        zoo.load("tiny-clip")
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda card: [card], "must hold a JSON object"),
+    (lambda card: {k: v for k, v in card.items() if k != "sha256"}, "field 'sha256' is missing"),
+    (lambda card: card | {"config": card["config"] | {"text_dim": 32}}, "does not fit the config in tiny-clip.json"),
+])
+def test_a_broken_card_is_named_with_its_field(tiny_release, tmp_path, damage, expected):
+    edit_card(tmp_path, damage)
+    with pytest.raises(zoo.ZooError, match=expected):
         zoo.load("tiny-clip")
 
 
@@ -82,8 +105,14 @@ def test_every_released_model_loads_and_its_card_is_complete():
         assert card["wall_seconds"] > 0 and card["steps"] > 0 and card["parameters"] > 0, name
         model = zoo.load(name)
         assert sum(p.numel() for p in model.parameters()) == card["parameters"], name
+        preset = get_preset(name)
+        assert (card["family"], card["role"]) == (preset.family, preset.role), name
         metrics = card["metrics"]
-        if name.startswith("diffusion-"):  # generators are measured at the protocol's N
-            assert metrics["n"] >= 2000 and 0 <= metrics["attribute_accuracy"] <= 1, name
-        if name.startswith("noisy-"):  # judges: the guided generator is measured at the protocol's N
-            assert metrics["guided_n"] >= 2000 and 0 <= metrics["guided_attribute_accuracy"] <= 1, name
+        if preset.role in ("generator", "judge"):  # one schema: the drawn images measured at the protocol's N
+            for m in [metrics, *card.get("evaluations", {}).values()]:
+                assert not any(k.startswith("guided_") for k in m), name
+                assert 0 <= m["attribute_accuracy"] <= 1 and m["generator"] in names, name
+                assert preset.options(m["sampling"]) is not None, name  # the options it drew with are valid ones
+            assert metrics["n"] >= 2000, name
+        if preset.role == "judge":
+            assert metrics["generator"] == preset.guided_model and metrics["guide"] == name

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Literal
 
 from .attributes import BIRD_GROUPS, COLORS, NUISANCE_GROUPS
@@ -28,5 +29,31 @@ def load_dataset(name: DatasetName = "synthbirds", split: Literal["train", "test
     raise ValueError(f"dataset must be 'synthbirds' or 'cub', got {name!r}")
 
 
-__all__ = ["BIRD_GROUPS", "COLORS", "NUISANCE_GROUPS", "BirdItem", "SynthBirds", "load_dataset", "make_caption",
+@dataclass(frozen=True)
+class DataConfig:
+    """What a preset trains on: the data set, the image size it is read at, and (SynthBirds) the data seed.
+
+    Every data set returned by `load` has `images` (N, 3, S, S) uint8 and `captions` (N tuples of strings);
+    SynthBirds also has the attribute and nuisance labels the evaluator and the judges train on."""
+
+    dataset: DatasetName = "synthbirds"
+    image_size: int = 32
+    seed: int = 0
+
+    def load(self, split: Literal["train", "test"] = "train"):
+        if self.dataset == "synthbirds":
+            return load_dataset("synthbirds", split, self.image_size, seed=self.seed)
+        return load_dataset(self.dataset, split, self.image_size)
+
+    def require(self, *fields: str, preset: str = "this preset"):
+        """The training split, refused with a clear message when it lacks labels the preset needs."""
+        data = self.load("train")
+        missing = [f for f in fields if not hasattr(data, f)]
+        if missing:
+            raise ValueError(f"{preset} needs {missing}, which dataset {self.dataset!r} does not provide; "
+                             f"train it on 'synthbirds'")
+        return data
+
+
+__all__ = ["BIRD_GROUPS", "COLORS", "NUISANCE_GROUPS", "BirdItem", "DataConfig", "SynthBirds", "load_dataset", "make_caption",
            "parse_attributes", "t2ilab_home"]

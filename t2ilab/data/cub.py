@@ -13,6 +13,7 @@ over the ten captions: noisy, but the same measuring stick as on SynthBirds.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 from pathlib import Path
 
@@ -95,6 +96,22 @@ class CUB200(Dataset):
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @functools.cached_property
+    def images(self) -> torch.Tensor:
+        """Every image of the split, cropped and resized, as (N, 3, S, S) uint8 (as `SynthBirds.images`)."""
+        return torch.stack([((self.load_image(i)[0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+                            for i in range(len(self))])
+
+    @functools.cached_property
+    def captions(self) -> list[tuple[str, ...]]:
+        """The captions of every image of the split (as `SynthBirds.captions`)."""
+        return [self.captions_of(i) for i in range(len(self))]
+
+    def image_tensor(self, indices=None) -> torch.Tensor:
+        """Images as one float tensor (N, 3, S, S) in [-1, 1]."""
+        x = self.images if indices is None else self.images[indices]
+        return x.float() / 127.5 - 1.0
 
     def captions_of(self, i: int) -> tuple[str, ...]:
         path = self.captions_root / Path(self.paths[i]).with_suffix(".txt")

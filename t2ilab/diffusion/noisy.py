@@ -12,7 +12,7 @@ and are trained on q_sample'd images at uniformly drawn t:
   clip-birds text tower; the score is cos(tower(x_t, t), text embedding) (semantic diffusion guidance,
   Liu et al., 2023; GLIDE's "noised CLIP", Nichol et al., 2022).
 
-Both share `NoisyEncoder`, a residual CNN whose blocks add an embedding of t (the U-Net's ResBlock).
+Both share `NoisyEncoder`: the course's `ConvEncoder` whose ResBlocks add an embedding of t (as the U-Net's do).
 """
 from __future__ import annotations
 
@@ -24,13 +24,12 @@ from torch import nn
 
 from ..data.attributes import BIRD_GROUPS
 from ..data.captions import parse_attributes
-from ..nn import Downsample, ResBlock
+from ..nn import ConvEncoder, timestep_embedding
 from .guidance import ScoreFn
-from .unet import timestep_embedding
 
 
 class NoisyEncoder(nn.Module):
-    """(x_t (B, 3, 32, 32), t (B,)) -> pooled features (B, channels[-1]).
+    """(x_t (B, 3, H, W), t (B,)) -> pooled features (B, channels[-1]).
 
     The layer layout is that of mini-CLIP's `ImageTower` (conv, then ResBlock + strided conv per level), so a
     clean tower's weights load into it; the time projections are zero-initialised and start as a no-op."""
@@ -39,23 +38,16 @@ class NoisyEncoder(nn.Module):
         super().__init__()
         self.time_dim = time_dim
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim))
-        layers: list[nn.Module] = [nn.Conv2d(3, channels[0], 3, padding=1)]
-        for i, c in enumerate(channels):
-            layers.append(ResBlock(c, c, time_dim))
-            layers.append(Downsample(c, channels[i + 1] if i + 1 < len(channels) else c))
-        self.body = nn.ModuleList(layers)
+        self.body = ConvEncoder(channels, emb_dim=time_dim)
         self.norm = nn.GroupNorm(8, channels[-1])
         for layer in self.body:
-            if isinstance(layer, ResBlock):
+            if getattr(layer, "emb_proj", None) is not None:
                 nn.init.zeros_(layer.emb_proj.weight)
                 nn.init.zeros_(layer.emb_proj.bias)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         emb = self.time_mlp(timestep_embedding(t, self.time_dim))
-        h = x_t
-        for layer in self.body:
-            h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
-        return F.silu(self.norm(h)).mean(dim=(2, 3))
+        return F.silu(self.norm(self.body(x_t, emb))).mean(dim=(2, 3))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import torch
 
-from .guidance import classifier_free
-from .process import ModelFn, noise_from_v
-from .schedules import get_schedule
+from ..guidance import classifier_free
+from .denoiser import as_denoiser
+from .process import ModelFn
 from .unet import TextCondition, UNet
 
 
@@ -29,24 +29,11 @@ def condition_from_ids(clip, ids: torch.Tensor, dropped: torch.Tensor | None = N
     return TextCondition(features.words.float(), features.sentence.float(), features.pad_mask, dropped)
 
 
-def noise_prediction(unet: UNet):
-    """(x_t, t[, condition]) -> predicted noise of a U-Net, whatever it was trained to output (eps or v)."""
-    if unet.cfg.prediction == "eps":
-        return unet
-    schedule = get_schedule(unet.cfg.schedule)
-
-    def eps(x_t: torch.Tensor, t: torch.Tensor, *condition) -> torch.Tensor:
-        return noise_from_v(x_t, t, unet(x_t, t, *condition), schedule)
-
-    return eps
-
-
 def text_model_fn(unet: UNet, condition: TextCondition, guidance_scale: float = 1.0) -> ModelFn:
     """model_fn(x_t, t) -> noise of a text-conditional U-Net, with classifier-free guidance when scale != 1."""
-    return classifier_free(noise_prediction(unet), condition, condition.as_null(), guidance_scale)
+    return classifier_free(as_denoiser(unet), condition, condition.as_null(), guidance_scale)
 
 
 def unconditional_model_fn(unet: UNet) -> ModelFn:
-    """model_fn(x_t, t) -> noise of an unconditional U-Net."""
-    fn = noise_prediction(unet)
-    return lambda x_t, t: fn(x_t, t)
+    """model_fn(x_t, t) -> noise of an unconditional U-Net, on its own schedule."""
+    return as_denoiser(unet)

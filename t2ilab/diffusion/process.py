@@ -7,7 +7,7 @@ A network may also be trained to output v = sqrt(alpha_bar) eps - sqrt(1 - alpha
 (Salimans & Ho, 2022, Sec. 4 and Appendix D). The eps loss is the x_0 error weighted by the signal-to-noise ratio,
 which is almost zero at large t, where the layout and colours of the image are decided; the v loss weights it by
 SNR + 1 and so keeps a signal there. `noise_from_v` turns a v network back into the eps model function every sampler
-and guidance method here takes.
+and guidance method here takes (`denoiser.as_denoiser` applies it once, on the network's own schedule).
 """
 from __future__ import annotations
 
@@ -52,12 +52,6 @@ def q_posterior(x_start: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, sched
             + extract(schedule.posterior_mean_coef2, t, x_t) * x_t)
     return Posterior(mean, extract(schedule.posterior_variance, t, x_t),
                      extract(schedule.posterior_log_variance_clipped, t, x_t))
-
-
-def sample_timesteps(batch: int, schedule: Schedule, generator: torch.Generator | None = None,
-                     device: torch.device | str = "cpu") -> torch.Tensor:
-    """t ~ Uniform{0, ..., T-1}, (B,) long."""
-    return torch.randint(schedule.num_steps, (batch,), generator=generator).to(device)
 
 
 def noise_prediction_loss(model_fn: ModelFn, x_start: torch.Tensor, schedule: Schedule,

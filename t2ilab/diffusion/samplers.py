@@ -1,7 +1,9 @@
 """Samplers: DDPM ancestral sampling and DDIM, as plain functions of a model function.
 
-Chapter "Diffusion from noise to birds". `model_fn(x_t, t) -> pred_noise` may be a bare network, a text-conditional
-network with its condition bound, or a guided model function (see `guidance.py`): the samplers do not care.
+Chapter "Diffusion from noise to birds". `model_fn(x_t, t) -> pred_noise` may be a denoiser (`as_denoiser(unet)`),
+a text-conditional one with its condition bound, or a guided model function (see `guidance.py`): the samplers do
+not care, but they refuse a function that says it predicts something else than noise, and take the schedule of a
+denoiser from the denoiser itself (`schedule` may then be left out).
 - `ddpm_sample`: Algorithm 2 of Ho et al. (2020), T network calls;
 - `ddim_sample`: Eq. 12 of Song et al. (2021) on an evenly spaced subsequence of S <= T steps; eta = 0 is
   deterministic, eta = 1 has the variance of DDPM's posterior. Started from a noised image at an intermediate
@@ -15,6 +17,7 @@ from collections.abc import Callable
 import torch
 from tqdm.auto import tqdm
 
+from .denoiser import model_schedule
 from .process import ModelFn, predict_x0, q_posterior
 from .schedules import Schedule
 
@@ -26,10 +29,11 @@ def _noise(shape, generator, device, dtype):
 
 
 @torch.no_grad()
-def ddpm_sample(model_fn: ModelFn, shape: tuple[int, ...], schedule: Schedule, generator: torch.Generator | None = None,
+def ddpm_sample(model_fn: ModelFn, shape: tuple[int, ...], schedule: Schedule | None = None, generator: torch.Generator | None = None,
                 device: str | torch.device = "cpu", clip_x0: bool = True, callback: Callback | None = None,
                 progress: bool = False) -> torch.Tensor:
     """Ancestral sampling from x_T ~ N(0, I) down to x_0: (B, C, H, W) in [-1, 1] when `clip_x0`."""
+    schedule = model_schedule(model_fn, schedule)
     x = _noise(shape, generator, device, torch.float32)
     for i in tqdm(range(schedule.num_steps - 1, -1, -1), desc="DDPM", disable=not progress):
         t = torch.full((shape[0],), i, device=device, dtype=torch.long)
@@ -57,7 +61,7 @@ def ddim_timesteps(num_train_steps: int, num_steps: int, t_start: int | None = N
 
 
 @torch.no_grad()
-def ddim_sample(model_fn: ModelFn, shape: tuple[int, ...], schedule: Schedule, num_steps: int = 50, eta: float = 0.0,
+def ddim_sample(model_fn: ModelFn, shape: tuple[int, ...], schedule: Schedule | None = None, num_steps: int = 50, eta: float = 0.0,
                 generator: torch.Generator | None = None, device: str | torch.device = "cpu", clip_x0: bool = True,
                 callback: Callback | None = None, progress: bool = False, x_T: torch.Tensor | None = None,
                 t_start: int | None = None) -> torch.Tensor:
@@ -67,6 +71,7 @@ def ddim_sample(model_fn: ModelFn, shape: tuple[int, ...], schedule: Schedule, n
     runs from there down to 0 (SDEdit)."""
     if t_start is not None and x_T is None:
         raise ValueError("t_start needs x_T: the noised image to start from")
+    schedule = model_schedule(model_fn, schedule)
     ab_all = schedule.alphas_cumprod
     timesteps = ddim_timesteps(schedule.num_steps, num_steps, t_start)
     x = x_T.to(device).float() if x_T is not None else _noise(shape, generator, device, torch.float32)

@@ -9,11 +9,10 @@ training examples is replaced by a learned null condition (`TextCondition.droppe
 
 The network itself knows nothing about noise schedules: it maps (x_t, t, condition) to its prediction, eps or v.
 Its config records which (`prediction`) and under which schedule it was trained (`schedule`), so that a released
-model carries what `diffusion.pipeline` needs to turn its output into the noise the samplers expect.
+model carries what `diffusion.denoiser.as_denoiser` needs to turn its output into the noise the samplers expect.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -21,7 +20,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from ..nn import CrossAttention, Downsample, ResBlock, SelfAttention, Upsample
+from ..nn import CrossAttention, Downsample, ResBlock, SelfAttention, Upsample, timestep_embedding
 from ..nn.blocks import group_norm
 
 
@@ -54,14 +53,6 @@ class UNetConfig:
     dropout: float = 0.0  # 0.1 in DDPM's long CIFAR-10 runs; short runs here learn faster without
 
 
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
-    """Sinusoidal embedding of integer timesteps (Vaswani et al., 2017, as used by DDPM): (B,) -> (B, dim)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    angles = t.float()[:, None] * freqs[None]
-    return torch.cat([angles.cos(), angles.sin()], dim=-1)
-
-
 class SpatialSelfAttention(nn.Module):
     """Self-attention over the pixels of a feature map, with a residual: (B, C, H, W) -> same."""
 
@@ -90,13 +81,14 @@ class SpatialCrossAttention(nn.Module):
 
 
 class UNet(nn.Module):
-    """eps_theta(x_t, t[, text]): (B, 3, 32, 32), (B,) -> (B, 3, 32, 32)."""
+    """eps_theta(x_t, t[, text]) or v_theta: (B, C, H, W), (B,) -> (B, C, H, W); `as_denoiser` turns it into noise."""
 
     config_class = UNetConfig
 
     def __init__(self, cfg: UNetConfig):
         super().__init__()
         self.cfg = cfg
+        self.prediction = cfg.prediction  # read by the samplers, which refuse anything but noise
         ch, td = cfg.channels, cfg.time_dim
         self.conditional = cfg.word_dim is not None
         self.time_mlp = nn.Sequential(nn.Linear(td, td), nn.SiLU(), nn.Linear(td, td))

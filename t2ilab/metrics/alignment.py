@@ -25,7 +25,8 @@ class AttributeAccuracy(NamedTuple):
 
 
 def attribute_accuracy(images: torch.Tensor, captions: list[str], evaluator) -> AttributeAccuracy:
-    """Share of the attributes stated by `captions[i]` that the evaluator sees in `images[i]` (B, 3, 32, 32)."""
+    """Share of the attributes stated by `captions[i]` that the evaluator sees in `images[i]` (B, 3, S, S), at the
+    evaluator's size S."""
     if len(images) != len(captions):
         raise ValueError(f"{len(images)} images but {len(captions)} captions")
     return attribute_accuracy_from_predictions(evaluator.predict(images)[2], captions)
@@ -106,7 +107,7 @@ def r_precision_from_embeddings(image_emb: torch.Tensor, text_emb: torch.Tensor,
 
 def r_precision(images: torch.Tensor, captions: list[str], clip, pool: list[str],
                 pool_owner: torch.Tensor | None = None, num_distractors: int = 99, seed: int = 0) -> RPrecision:
-    """CLIP R-precision of images (B, 3, 32, 32) with their captions, distractors drawn from `pool` captions."""
+    """CLIP R-precision of images (B, 3, S, S) with their captions, distractors drawn from `pool` captions."""
     return r_precision_from_embeddings(embed_images(clip, images), embed_captions(clip, captions),
                                        embed_captions(clip, pool), pool_owner, num_distractors, seed)
 

@@ -20,11 +20,12 @@ import torch
 from torch import nn
 
 from ..data.attributes import BIRD_GROUPS, NUISANCE_GROUPS
-from ..nn import Downsample, ResBlock
+from ..nn import ConvEncoder
 
 
 @dataclass
 class EvaluatorConfig:
+    image_size: int = 32  # the protocol's resolution: every generator's images are resized to it (metrics.protocol)
     channels: tuple[int, ...] = (32, 64, 128)  # at 32, 16 and 8 pixels
     blocks_per_stage: int = 1
     feature_dim: int = 256
@@ -42,7 +43,7 @@ class EvaluatorOutput(NamedTuple):
 
 
 class BirdEvaluator(nn.Module):
-    """Images (B, 3, 32, 32) in [-1, 1] -> features and species/attribute logits."""
+    """Images (B, 3, image_size, image_size) in [-1, 1] -> features and species/attribute logits."""
 
     config_class = EvaluatorConfig
 
@@ -50,13 +51,7 @@ class BirdEvaluator(nn.Module):
         super().__init__()
         self.cfg = cfg
         chans = cfg.channels
-        layers: list[nn.Module] = [nn.Conv2d(3, chans[0], 3, padding=1)]
-        for i, c in enumerate(chans):
-            for _ in range(cfg.blocks_per_stage):
-                layers.append(ResBlock(c, c))
-            if i + 1 < len(chans):
-                layers.append(Downsample(c, chans[i + 1]))
-        self.body = nn.Sequential(*layers)
+        self.body = ConvEncoder(chans, blocks_per_level=cfg.blocks_per_stage, downsample_last=False)
         self.to_features = nn.Sequential(nn.GroupNorm(8, chans[-1]), nn.SiLU(), nn.AdaptiveAvgPool2d(1),
                                          nn.Flatten(), nn.Linear(chans[-1], cfg.feature_dim), nn.SiLU())
         self.dropout = nn.Dropout(cfg.dropout)
@@ -65,8 +60,10 @@ class BirdEvaluator(nn.Module):
         self.nuisance_heads = nn.ModuleDict({g: nn.Linear(cfg.feature_dim, n) for g, n in cfg.nuisance_groups.items()})
 
     def forward(self, images: torch.Tensor) -> EvaluatorOutput:
-        if images.dim() != 4 or images.shape[1:] != (3, 32, 32):
-            raise ValueError(f"the evaluator reads (B, 3, 32, 32) images in [-1, 1], got {tuple(images.shape)}")
+        size = self.cfg.image_size
+        if images.dim() != 4 or images.shape[1:] != (3, size, size):
+            raise ValueError(f"the evaluator reads (B, 3, {size}, {size}) images in [-1, 1], got {tuple(images.shape)}; "
+                             f"metrics.protocol.to_protocol_size resizes generated images")
         features = self.to_features(self.body(images))
         h = self.dropout(features)
         return EvaluatorOutput(features, self.species_head(h), {g: head(h) for g, head in self.attribute_heads.items()},

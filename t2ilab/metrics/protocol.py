@@ -9,6 +9,10 @@ of those items in the feature space of the bird evaluator:
 - the memorisation check: distance from each generated image to its nearest *training* image, relative to the
   same distance for real test images (near 1: like new real birds; far below 1: copies of training images);
 - parameters and sampling throughput (images per second at a stated batch size and thread count).
+
+Every generator is measured at the evaluator's resolution (`EvaluatorConfig.image_size`, 32x32): a model that
+draws at another size (the 64x64 branch of a multi-stage GAN) is resized in one place, `to_protocol_size`, by
+area averaging for downsampling (bilinear for upsampling), before any metric sees its images.
 """
 from __future__ import annotations
 
@@ -24,12 +28,24 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data import SynthBirds
+from .evaluator import EvaluatorConfig
 from .alignment import (RPrecision, attribute_accuracy_from_predictions, embed_captions, embed_images,
                         r_precision_from_embeddings)
 from .fid import fid, kid
 from .prdc import density_coverage, precision_recall
 
-ModelFn = Callable[[list[str], torch.Generator], torch.Tensor]  # captions, generator -> (B, 3, 32, 32) in [-1, 1]
+ModelFn = Callable[[list[str], torch.Generator], torch.Tensor]  # captions, generator -> (B, 3, S, S) in [-1, 1]
+PROTOCOL_IMAGE_SIZE = EvaluatorConfig().image_size  # what the released evaluator reads
+MIN_N = 10  # the fewest test items the metrics are defined for (k-NN with k = 5, KID subsets)
+
+
+def to_protocol_size(images: torch.Tensor, size: int = PROTOCOL_IMAGE_SIZE) -> torch.Tensor:
+    """(B, 3, H, W) at any square size -> (B, 3, size, size): the one place generated images are resized."""
+    if images.shape[-2:] == (size, size):
+        return images
+    if images.shape[-1] > size:
+        return F.interpolate(images, size=(size, size), mode="area")
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
 
 
 @dataclass(eq=False)
@@ -38,7 +54,7 @@ class Reference:
 
     What the judges compute of the reference (features, caption embeddings) is computed once and kept."""
 
-    images: torch.Tensor  # (N, 3, 32, 32) in [-1, 1]
+    images: torch.Tensor  # (N, 3, S, S) in [-1, 1] at the protocol's size
     captions: list[str]
     indices: torch.Tensor  # (N,)
     species: torch.Tensor  # (N,)
@@ -61,9 +77,10 @@ class Reference:
 
 def reference_set(n: int, seed: int = 0, test: SynthBirds | None = None) -> Reference:
     """The N test items every model is evaluated on, for a given seed (a seeded permutation of the test split)."""
-    test = test or SynthBirds("test", image_size=32)
-    if not 2 <= n <= len(test):
-        raise ValueError(f"n must be between 2 and {len(test)} (the test split), got {n}")
+    test = test or SynthBirds("test", image_size=PROTOCOL_IMAGE_SIZE)
+    if not MIN_N <= n <= len(test):
+        raise ValueError(f"n must be between {MIN_N} (density and coverage compare 5 neighbours) and {len(test)} "
+                         f"(the test split), got {n}")
     g = torch.Generator().manual_seed(seed)
     indices = torch.randperm(len(test), generator=g)[:n]
     which = torch.randint(10, (n,), generator=g)
@@ -143,14 +160,14 @@ def load_judges(device: str = "cpu") -> Judges:
 
         evaluator = zoo.load("evaluator-birds", device=device)
         clip = zoo.load("clip-birds", device=device)
-        train = SynthBirds("train", image_size=32)
+        train = SynthBirds("train", image_size=evaluator.cfg.image_size)
         train_features, _, _ = evaluator.predict(train.image_tensor())
         _JUDGES[device] = Judges(evaluator, clip, train_features)
     return _JUDGES[device]
 
 
 def score_images(images: torch.Tensor, reference: Reference, judges: Judges, seed: int = 0) -> dict:
-    """Every quality and alignment metric of `images` (N, 3, 32, 32), generated for `reference.captions`."""
+    """Every quality and alignment metric of `images` (N, 3, S, S), generated for `reference.captions`."""
     if images.shape != reference.images.shape:
         raise ValueError(f"expected images of shape {tuple(reference.images.shape)}, got {tuple(images.shape)}")
     fake_features, _, predicted = judges.evaluator.predict(images)
@@ -180,14 +197,15 @@ def alignment_r_precision(images: torch.Tensor, reference: Reference, judges: Ju
 @torch.no_grad()
 def generate(model_fn: ModelFn, captions: list[str], seed: int = 0, batch_size: int = 100,
              progress: bool = True) -> tuple[torch.Tensor, float]:
-    """Images for `captions`, batch b drawn with a generator seeded by (seed, b); returns images and seconds."""
+    """Images for `captions` at the protocol's size, batch b drawn with a generator seeded by (seed, b); returns
+    images and the seconds spent drawing them (resizing excluded)."""
     images, seconds = [], 0.0
     for b, start in enumerate(tqdm(range(0, len(captions), batch_size), desc="generating", disable=not progress)):
         g = torch.Generator().manual_seed(seed * 100_003 + b)
         t0 = time.perf_counter()
         out = model_fn(captions[start: start + batch_size], g)
         seconds += time.perf_counter() - t0
-        images.append(out.detach().float().cpu().clamp(-1, 1))
+        images.append(to_protocol_size(out.detach().float().cpu().clamp(-1, 1)))
     return torch.cat(images), seconds
 
 

@@ -1,5 +1,6 @@
 """Convolutional building blocks: a pre-activation residual block (He et al., 2016, as used in the DDPM U-Net of
-Ho et al., 2020) with an optional embedding that shifts its features, and resampling layers."""
+Ho et al., 2020) with an optional embedding that shifts its features, resampling layers, and the convolutional
+encoder that every image tower of the course shares (mini-CLIP's, the noise-aware judges', the evaluator's)."""
 from __future__ import annotations
 
 import torch
@@ -65,3 +66,28 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class ConvEncoder(nn.ModuleList):
+    """The course's image encoder: a 3x3 stem, then per level `blocks_per_level` ResBlocks and a strided conv to
+    the next level's width (after the last level too when `downsample_last`).
+
+    (B, in_channels, H, W)[, emb (B, emb_dim)] -> (B, channels[-1], H / 2**levels, W / 2**levels) with
+    `downsample_last`, else H / 2**(levels - 1). A ModuleList, so that a tower keeps its layers under `body.0`,
+    `body.1`, ... whatever it adds around them."""
+
+    def __init__(self, channels: tuple[int, ...], emb_dim: int | None = None, blocks_per_level: int = 1,
+                 downsample_last: bool = True, in_channels: int = 3):
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, channels[0], 3, padding=1)]
+        for i, c in enumerate(channels):
+            layers.extend(ResBlock(c, c, emb_dim) for _ in range(blocks_per_level))
+            if i + 1 < len(channels):
+                layers.append(Downsample(c, channels[i + 1]))
+            elif downsample_last:
+                layers.append(Downsample(c, c))
+        super().__init__(layers)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        for layer in self:
+            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
+        return x

@@ -5,11 +5,15 @@ Nothing here knows about diffusion, transformers or GANs. A family supplies
 - `batch_fn(step, rank, world_size) -> batch`: the batch of a step, drawn from a generator seeded by
   (seed, step, rank) so that a resumed run sees exactly the batches an uninterrupted run would;
 - `step_fn(model, batch) -> (loss, logs)`: the loss of one batch. Under DDP `model` is the
-  `DistributedDataParallel` wrapper: call it (its `forward`), not its submodules, so gradients are averaged.
+  `DistributedDataParallel` wrapper: call it (its `forward`), not its submodules, so gradients are averaged;
+- or, instead of one step function, several `Phase`s run one after the other on each batch, each with its own
+  parameters (a named submodule), optimizer settings, gradient clipping and optimizer state: a GAN's
+  discriminator phase, then its generator phase. A phase's loss may touch other parameters; only its own move.
 
 The loop adds what every run needs: AdamW with linear warm-up and cosine decay, gradient clipping, an EMA of the
-weights, a tqdm bar with the loss, periodic atomic checkpoints with the RNG state, exact resume, bfloat16
-autocast on a GPU, and data parallelism over processes started by `torchrun` (gloo on CPU, NCCL on GPU).
+weights (of the whole model, or of one submodule such as the generator), a tqdm bar with the loss, periodic atomic
+checkpoints with the RNG state, exact resume, bfloat16 autocast on a GPU, and data parallelism over processes
+started by `torchrun` (gloo on CPU, NCCL on GPU).
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     ema_decay: float | None = None  # e.g. 0.999; None keeps no EMA
     ema_warmup: bool = False  # decay min(ema_decay, (1 + step) / (10 + step)): early steps forget the random init
+    ema_module: str | None = None  # keep the EMA of this submodule only (e.g. "generator"); None: the whole model
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 10
@@ -53,22 +58,46 @@ class TrainConfig:
 
 
 @dataclass
+class Phase:
+    """One optimisation phase of a training step: its loss, the parameters it updates and its optimizer settings.
+
+    `module` names the submodule whose parameters this phase updates (None: the whole model); `lr`, `betas`,
+    `weight_decay` and `grad_clip` default (None) to the TrainConfig's; `grad_clip=0` turns clipping off."""
+
+    name: str
+    step_fn: StepFn
+    module: str | None = None
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+    weight_decay: float | None = None
+    grad_clip: float | None = None
+
+    def settings(self, cfg: "TrainConfig") -> dict[str, Any]:
+        """The phase's optimizer settings with the config's filled in."""
+        return {"lr": cfg.lr if self.lr is None else self.lr,
+                "betas": tuple(cfg.betas if self.betas is None else self.betas),
+                "weight_decay": cfg.weight_decay if self.weight_decay is None else self.weight_decay,
+                "grad_clip": cfg.grad_clip if self.grad_clip is None else self.grad_clip}
+
+
+@dataclass
 class TrainResult:
     model: nn.Module
-    ema: nn.Module | None
+    ema: nn.Module | None  # the EMA of the model, or of `TrainConfig.ema_module`
     history: list[dict[str, float]] = field(default_factory=list)
     wall_seconds: float = 0.0  # summed over all sessions of a resumed run
     steps: int = 0
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up over `warmup_steps`, then cosine decay to 10% of `lr` (or constant)."""
+def lr_at(step: int, cfg: TrainConfig, base_lr: float | None = None) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine decay to 10% of `base_lr` (default `cfg.lr`), or constant."""
+    lr = cfg.lr if base_lr is None else base_lr
     if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
+        return lr * (step + 1) / cfg.warmup_steps
     if not cfg.cosine_decay:
-        return cfg.lr
+        return lr
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 def ema_decay_at(step: int, cfg: TrainConfig) -> float:
@@ -99,23 +128,36 @@ def distributed_context() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+def _submodule(model: nn.Module, name: str | None) -> nn.Module:
+    if name is None:
+        return model
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        children = [n for n, _ in model.named_children()]
+        raise ValueError(f"the model has no submodule {name!r}; its children are {children}") from None
 
 
-def train(model: nn.Module, step_fn: StepFn, batch_fn: BatchFn, cfg: TrainConfig,
+def train(model: nn.Module, step_fn: "StepFn | list[Phase]", batch_fn: BatchFn, cfg: TrainConfig,
           out_dir: str | os.PathLike | None = None, resume: bool = True, progress: bool = True,
           extra_state: dict[str, Any] | None = None) -> TrainResult:
-    """Train `model` for `cfg.steps` steps; with `out_dir`, checkpoint to `out_dir/checkpoint.pt` and resume from it."""
+    """Train `model` for `cfg.steps` steps; with `out_dir`, checkpoint to `out_dir/checkpoint.pt` and resume from it.
+
+    `step_fn` is one step function (one phase over all parameters) or a list of `Phase`s run in order per step."""
+    phases = list(step_fn) if isinstance(step_fn, (list, tuple)) else [Phase("train", step_fn)]
+    if len({p.name for p in phases}) != len(phases):
+        raise ValueError(f"phase names must differ, got {[p.name for p in phases]}")
     rank, world = distributed_context()
     device = torch.device(cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     torch.manual_seed(cfg.seed)  # the same initial RNG state on every rank; batches differ by rank
     model = model.to(device)
-    ema = copy.deepcopy(model).requires_grad_(False) if cfg.ema_decay else None
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    ema_source = _submodule(model, cfg.ema_module)
+    ema = copy.deepcopy(ema_source).requires_grad_(False) if cfg.ema_decay else None
+    settings = [p.settings(cfg) for p in phases]
+    optimizers = [torch.optim.AdamW(_submodule(model, p.module).parameters(), lr=s["lr"], betas=s["betas"],
+                                    weight_decay=s["weight_decay"]) for p, s in zip(phases, settings)]
     history: list[dict[str, float]] = []
     start_step, wall_before = 0, 0.0
 
@@ -123,18 +165,25 @@ def train(model: nn.Module, step_fn: StepFn, batch_fn: BatchFn, cfg: TrainConfig
     if resume and checkpoint_path is not None and checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path, map_location=device)
         if _must_match(state["config"]) != _must_match(asdict(cfg)):
-            raise ValueError(f"{checkpoint_path} was written with another configuration; use a new --out "
-                             f"or resume=False.\n saved: {state['config']}\n now:   {_jsonable(asdict(cfg))}")
+            differing = config_differences(_must_match(state["config"]), _must_match(asdict(cfg)))
+            raise ValueError(f"{checkpoint_path} was written with another configuration ({'; '.join(differing)}); "
+                             f"use a new --out or resume=False (--no-resume)")
         model.load_state_dict(state["model"])
         if ema is not None:
             ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
+        saved = state.get("optimizers") or {"train": state["optimizer"]}  # one-phase checkpoints of earlier versions
+        if sorted(saved) != sorted(p.name for p in phases):
+            raise ValueError(f"{checkpoint_path} holds the optimizer states of phases {sorted(saved)}, this job has "
+                             f"{[p.name for p in phases]}; use a new --out or resume=False")
+        for phase, optimizer in zip(phases, optimizers):
+            optimizer.load_state_dict(saved[phase.name])
         set_rng_state(state["rng"])
         start_step, history, wall_before = state["step"], state["history"], state["wall_seconds"]
 
     wrapped = model
-    if world > 1:
-        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if world > 1:  # several phases each leave some parameters without a gradient
+        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                                      find_unused_parameters=len(phases) > 1)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.mixed_precision and device.type == "cuda")
 
     def write_checkpoint(step: int) -> None:
@@ -142,7 +191,7 @@ def train(model: nn.Module, step_fn: StepFn, batch_fn: BatchFn, cfg: TrainConfig
             return
         save_checkpoint(checkpoint_path, {
             "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-            "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(), "history": history,
+            "optimizers": {p.name: o.state_dict() for p, o in zip(phases, optimizers)}, "step": step, "rng": rng_state(), "history": history,
             "wall_seconds": wall_before + time.perf_counter() - started, "config": _jsonable(asdict(cfg)),
             "extra": extra_state or {},
         })
@@ -152,27 +201,35 @@ def train(model: nn.Module, step_fn: StepFn, batch_fn: BatchFn, cfg: TrainConfig
     bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, disable=not progress or rank != 0,
                desc="training", dynamic_ncols=True)
     for step in bar:
-        # 1. learning rate of this step, then the batch of this step (a function of the step, not of the past)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
+        # 1. the batch of this step (a function of the step, not of the past)
         batch = _to_device(batch_fn(step, rank, world), device)
-        # 2. loss, gradients (averaged across processes by DDP), clipping, update
-        with autocast:
-            loss, logs = step_fn(wrapped, batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = (torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                     if cfg.grad_clip else torch.tensor(0.0))
-        optimizer.step()
+        record: dict[str, float] = {"step": step}
+        for phase, optimizer, setting in zip(phases, optimizers, settings):
+            # 2. per phase: learning rate, loss, gradients (averaged across processes by DDP), clipping, update
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, cfg, setting["lr"])
+            with autocast:
+                loss, logs = phase.step_fn(wrapped, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{phase.name} loss became {loss.item()} at step {step}; "
+                                         f"lower the learning rate")
+            model.zero_grad(set_to_none=True)  # all of them: an earlier phase's loss may have reached these
+            loss.backward()
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            grad_norm = (torch.nn.utils.clip_grad_norm_(params, setting["grad_clip"])
+                         if setting["grad_clip"] else torch.tensor(0.0))
+            optimizer.step()
+            prefix = "" if len(phases) == 1 else f"{phase.name}_"
+            record |= {f"{prefix}loss": float(loss.detach()), f"{prefix}lr": lr_at(step, cfg, setting["lr"]),
+                       f"{prefix}grad_norm": float(grad_norm), **{f"{prefix}{k}": v for k, v in logs.items()}}
+        if len(phases) > 1:
+            record["loss"] = record[f"{phases[-1].name}_loss"]  # the last phase's (the generator's) stands for the step
         # 3. EMA of the weights, logs, checkpoint
         if ema is not None:
-            ema_update(ema, model, ema_decay_at(step, cfg))
+            ema_update(ema, ema_source, ema_decay_at(step, cfg))
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            record = {"step": step, "loss": float(loss.detach()), "lr": lr_at(step, cfg), "grad_norm": float(grad_norm), **logs}
             history.append(record)
-            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k.endswith("loss")})
         if (step + 1) % cfg.checkpoint_every == 0 or step == cfg.steps - 1:
             write_checkpoint(step + 1)
     bar.close()
@@ -196,6 +253,13 @@ def _to_device(batch: Any, device: torch.device) -> Any:
 def _must_match(config: dict[str, Any]) -> dict[str, Any]:
     """The settings a resumed run must share with the saved one (steps may grow, the device may change)."""
     return {k: v for k, v in _jsonable(config).items() if k not in ("steps", "device", "checkpoint_every", "log_every")}
+
+
+def config_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The fields of two configurations (as dicts) that differ, as "field: saved -> now"."""
+    saved, now = _jsonable(saved), _jsonable(now)
+    return [f"{k}: {saved.get(k, '(absent)')!r} -> {now.get(k, '(absent)')!r}" for k in sorted(set(saved) | set(now))
+            if saved.get(k) != now.get(k)]
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,14 +1,18 @@
 """The model zoo: released weights (fp16 safetensors, no pickle) with a JSON model card beside each file.
 
-A card records what a reader needs to trust and reproduce the weights: the class and its config, the exact
-`t2ilab train` command, the commit, wall time, machine, steps, the sha256 of the weights file, and the metrics
-`t2ilab evaluate` measured (with N and seed). `load(name)` checks the sha256 before reading a byte of weights.
+A card records what a reader needs to trust and reproduce the weights: the family and role of the model, the
+class and its config, the exact `t2ilab train` command, the commit, wall time, machine, steps, the sha256 of the
+weights file, and the metrics `t2ilab evaluate` measured (with N and seed). `load(name)` checks the sha256 before
+reading a byte of weights, and builds only classes the preset registry names (`t2ilab.recipes.model_classes`).
+
+Metrics follow one schema for every card: a protocol evaluation (generator or judge) has the keys of
+`metrics.EvalResult`, plus `generator` (the released model that drew the images), `sampling` (the options it drew
+with) and, for a judge, `guide` (the judge that steered it); variants measured with other options live under `evaluations`.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import json
 import os
 import platform
@@ -55,11 +59,31 @@ def load_card(name: str) -> dict[str, Any]:
         raise ZooError(f"model card {path} is not valid JSON: {err}") from err
 
 
-def _class(dotted: str) -> type:
-    module, _, attr = dotted.rpartition(".")
-    if not module.startswith("t2ilab."):
-        raise ZooError(f"model class {dotted!r} is not part of t2ilab")
-    return getattr(importlib.import_module(module), attr)
+def _class(dotted: str, card_name: str) -> type:
+    """The model class a card names, looked up in the preset registry (never imported from the card's text)."""
+    from ..recipes import model_classes
+
+    classes = model_classes()
+    if dotted not in classes:
+        raise ZooError(f"{card_name}.json names class {dotted!r}, which is not a t2ilab model class; "
+                       f"known: {sorted(classes)}")
+    return classes[dotted]
+
+
+REQUIRED_FIELDS = {"class": str, "config": dict, "weights": str, "sha256": str}
+
+
+def _check_card(card: Any, name: str) -> None:
+    path = weights_dir() / f"{name}.json"
+    if not isinstance(card, dict):
+        raise ZooError(f"model card {path} must hold a JSON object, not a {type(card).__name__}")
+    for field, kind in REQUIRED_FIELDS.items():
+        if not isinstance(card.get(field), kind):
+            raise ZooError(f"model card {path}: field {field!r} is missing or not a {kind.__name__}")
+    weights = card["weights"]
+    if Path(weights).name != weights or weights in ("", ".", ".."):
+        raise ZooError(f"model card {path}: field 'weights' must be a plain file name in {weights_dir()}, "
+                       f"got {weights!r}")
 
 
 def _config_from_dict(config_class: type, values: dict[str, Any]):
@@ -74,17 +98,24 @@ def _config_from_dict(config_class: type, values: dict[str, Any]):
 def load(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
     """Build the model of card `name`, check the weights' sha256, load them; returns it in eval mode."""
     card = load_card(name)
+    _check_card(card, name)
     path = weights_dir() / card["weights"]
-    if not path.exists():
+    if not path.is_file():
         raise ZooError(f"weights file missing: {path} (named in {name}.json); re-run: {card.get('command')}")
     actual = sha256_file(path)
     if actual != card["sha256"]:
         raise ZooError(f"weights file {path} is damaged or altered: sha256 {actual[:16]}... but the card "
                        f"says {card['sha256'][:16]}...; restore it or retrain with: {card.get('command')}")
-    cls = _class(card["class"])
-    model = cls(_config_from_dict(cls.config_class, card["config"]))
+    cls = _class(card["class"], name)
+    try:
+        model = cls(_config_from_dict(cls.config_class, card["config"]))
+    except (TypeError, ValueError) as err:
+        raise ZooError(f"model card {name}.json: field 'config' does not build {card['class']}: {err}") from err
     state = load_file(path)
-    missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    except RuntimeError as err:  # a size mismatch
+        raise ZooError(f"{path} does not fit the config in {name}.json: {str(err)[:300]}") from err
     if missing or unexpected:
         raise ZooError(f"{path} does not fit {card['class']}: missing {missing[:5]}, unexpected {unexpected[:5]}")
     if "tokenizer" in card:
@@ -116,28 +147,51 @@ def machine_description(device: str) -> dict[str, Any]:
 
 
 def release(name: str, model: nn.Module, card: dict[str, Any]) -> Path:
-    """Write `name.safetensors` (fp16) and `name.json` into the zoo; `card` gains weights, sha256, class, config."""
+    """Write `name.safetensors` (fp16) and `name.json` into the zoo; `card` gains weights, sha256, class, config.
+
+    Both are written to temporary files first and renamed into place, the card last, so that an interrupted
+    release leaves the previous pair (or none), never new weights under an old card."""
     out = weights_dir()
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.safetensors"
-    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path))
-    cls = type(model)
-    full = {"name": name, "class": f"{cls.__module__}.{cls.__qualname__}",
-            "config": dataclasses.asdict(model.cfg), "weights": path.name, "sha256": sha256_file(path),
-            "dtype": "float16", "size_bytes": path.stat().st_size, **card}
-    (out / f"{name}.json").write_text(json.dumps(full, indent=2) + "\n")
+    tmp_weights, tmp_card = out / f".{name}.safetensors.tmp{os.getpid()}", out / f".{name}.json.tmp{os.getpid()}"
+    try:
+        state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp_weights))
+        cls = type(model)
+        full = {"name": name, "class": f"{cls.__module__}.{cls.__qualname__}",
+                "config": dataclasses.asdict(model.cfg), "weights": path.name, "sha256": sha256_file(tmp_weights),
+                "dtype": "float16", "size_bytes": tmp_weights.stat().st_size, **card}
+        tmp_card.write_text(json.dumps(full, indent=2, allow_nan=False) + "\n")
+        os.replace(tmp_weights, path)
+        os.replace(tmp_card, out / f"{name}.json")
+    finally:
+        tmp_weights.unlink(missing_ok=True)
+        tmp_card.unlink(missing_ok=True)
+    return path
+
+
+def write_card(name: str, card: dict[str, Any]) -> Path:
+    """Replace the card of a released model (e.g. with new metrics) atomically; the weights stay as they are."""
+    path = weights_dir() / f"{name}.json"
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
 def table() -> str:
     """A text table of the released models: name, class, parameters, size, steps, wall time, key metrics."""
-    rows = [("name", "class", "params", "MB", "steps", "train time", "metrics")]
+    rows = [("name", "family", "role", "class", "params", "MB", "steps", "train time", "metrics")]
     for name in available():
         card = load_card(name)
         metrics = card.get("metrics", {})
         shown = ", ".join(f"{k}={v:.3g}" for k, v in metrics.items() if isinstance(v, (int, float)))[:70]
-        rows.append((name, card["class"].rsplit(".", 1)[-1], f"{card.get('parameters', 0) / 1e6:.2f}M",
+        rows.append((name, card.get("family", "?"), card.get("role", "?"), card["class"].rsplit(".", 1)[-1],
+                     f"{card.get('parameters', 0) / 1e6:.2f}M",
                      f"{card.get('size_bytes', 0) / 1e6:.1f}", str(card.get("steps", "?")),
                      f"{card.get('wall_seconds', 0) / 60:.1f} min", shown))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -1,0 +1,39 @@
+"""The preset registry: one module per family, each listing its preset rows (see `base.Recipe`).
+
+`t2ilab train/evaluate/sample/compare`, the benchmarks and the zoo's class check loop over `PRESETS` and call the
+recipe interface only. A new family adds a module here and its rows below; nothing else changes.
+
+    clip.py        mini-CLIP, the shared text encoder                     (role: text encoder)
+    evaluator.py   the bird evaluator of the protocol                      (role: evaluator)
+    diffusion.py   unconditional and text-conditional U-Nets               (role: generator)
+    judges.py      noise-aware classifier and CLIP for external guidance   (role: judge)
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from . import clip, diffusion, evaluator, judges
+from .base import Job, Recipe, Role, TextToImage, describe_options, option_fields, parse_options
+
+PRESETS: dict[str, Recipe] = {r.name: r for module in (clip, evaluator, diffusion, judges) for r in module.PRESETS}
+
+
+def get_preset(name: str) -> Recipe:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def generators() -> list[str]:
+    """Presets that draw images from captions: generators, and judges (which draw with the model they guide)."""
+    return [name for name, r in PRESETS.items() if r.role in ("generator", "judge")]
+
+
+def model_classes() -> dict[str, type[nn.Module]]:
+    """The model classes a model card may name, by their dotted path: the only classes the zoo will build."""
+    classes = {r.model_class for r in PRESETS.values()}
+    return {f"{c.__module__}.{c.__qualname__}": c for c in classes}
+
+
+__all__ = ["Job", "PRESETS", "Recipe", "Role", "TextToImage", "describe_options", "generators", "get_preset",
+           "model_classes", "option_fields", "parse_options"]

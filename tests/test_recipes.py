@@ -1,0 +1,124 @@
+"""The family interface: every preset trains (a step lowers its loss), every generator draws end to end on a tiny
+config, sampling options are typed and checked, and the registry is the only door to model classes."""
+import dataclasses
+
+import pytest
+import torch
+
+from t2ilab import zoo
+from t2ilab.recipes import PRESETS, generators, get_preset, model_classes, parse_options
+from t2ilab.recipes.diffusion import DiffusionSampling, GuidedSampling
+
+ROLES = {"generator", "judge", "tokenizer", "text encoder", "evaluator"}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_a_training_step_lowers_the_loss_on_a_fixed_batch(name):
+    recipe = PRESETS[name].tiny()
+    job = recipe.build_job(steps=20)
+    batch = job.batch_fn(0, 0, 1)
+    model = job.model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def loss():  # diffusion losses draw t and noise, dropout draws masks: the same draws at every evaluation
+        torch.manual_seed(1)
+        return sum(phase.step_fn(model, batch)[0] for phase in job.phases)
+
+    first = loss().item()
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+    assert loss().item() < 0.9 * first, name
+
+
+@pytest.mark.parametrize("name", generators())
+def test_text_to_image_runs_end_to_end_on_a_tiny_model(name):
+    recipe = PRESETS[name].tiny()
+    model = recipe.build_job(steps=1).model.eval()
+    draw = recipe.text_to_image(model, {"steps": 2})
+    images = draw(["a small bird with a red crown", "this bird has blue wings and a short bill"],
+                  torch.Generator().manual_seed(0))
+    assert images.shape == (2, 3, recipe.data.image_size, recipe.data.image_size)
+    assert torch.isfinite(images).all() and images.abs().max() <= 1 + 1e-5
+    again = draw(["a small bird with a red crown", "this bird has blue wings and a short bill"],
+                 torch.Generator().manual_seed(0))
+    assert torch.equal(images, again)  # the generator is the only source of randomness
+
+
+@pytest.mark.parametrize("name", sorted(set(PRESETS) - set(generators())))
+def test_models_that_draw_nothing_say_so(name):
+    recipe = PRESETS[name]
+    with pytest.raises(ValueError, match=f"{name} is a {recipe.role}, not a text-to-image model"):
+        recipe.text_to_image(torch.nn.Linear(1, 1))
+    with pytest.raises(ValueError, match="takes no sampling options"):
+        recipe.options({"steps": "3"})
+
+
+def test_every_preset_has_a_family_a_role_and_a_registered_class():
+    for name, recipe in PRESETS.items():
+        assert recipe.family and recipe.role in ROLES, name
+        assert model_classes()[f"{recipe.model_class.__module__}.{recipe.model_class.__qualname__}"] is \
+            recipe.model_class
+        assert (recipe.sampling is None) == (recipe.role not in ("generator", "judge")), name
+    for name in zoo.available():  # every released card's class is one the registry knows
+        assert zoo.load_card(name)["class"] in model_classes(), name
+    with pytest.raises(ValueError, match="unknown preset 'nope'"):
+        get_preset("nope")
+
+
+def test_options_are_parsed_to_their_declared_types():
+    defaults = GuidedSampling()
+    options = parse_options(defaults, {"steps": "50", "guidance_scale": "4", "sampler": "ddpm"}, "m")
+    assert options == GuidedSampling(sampler="ddpm", steps=50, guidance_scale=4.0)
+    assert isinstance(options.steps, int) and isinstance(options.guidance_scale, float)
+    assert parse_options(defaults, {"steps": 10.0}, "m").steps == 10  # an integral float is an int
+    assert parse_options(defaults, {}, "m") is defaults
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"temperature": "1"}, "unknown sampling option 'temperature' for m; valid options: sampler"),
+    ({"steps": "ten"}, "steps of m must be int, got 'ten'"),
+    ({"steps": True}, "steps of m must be int"),
+    ({"steps": "2.5"}, "steps of m must be int"),
+    ({"guidance_scale": "nan"}, "guidance_scale of m must be a finite number"),
+    ({"guidance_scale": float("-inf")}, "guidance_scale of m must be a finite number"),
+    ({"sampler": "DDIM"}, "sampler of m must be 'ddim' | 'ddpm'"),
+    ({"steps": "-3"}, "steps must be at least 1"),
+])
+def test_bad_options_are_refused_naming_the_valid_ones(values, message):
+    with pytest.raises(ValueError, match=message):
+        parse_options(GuidedSampling(), values, "m")
+
+
+def test_an_options_object_of_another_recipe_is_refused():
+    text, uncond = get_preset("diffusion-text-birds32"), get_preset("diffusion-uncond-birds32")
+    assert uncond.options(DiffusionSampling(steps=5)).steps == 5
+    with pytest.raises(TypeError, match="takes DiffusionSampling options, got GuidedSampling"):
+        uncond.options(text.sampling)
+    assert dataclasses.asdict(text.options({"guidance_scale": 6})) == {"sampler": "ddim", "steps": 25,
+                                                                        "guidance_scale": 6.0}
+
+
+def test_image_size_and_data_set_travel_as_configuration(tmp_path, monkeypatch):
+    from test_cub import write_fixture
+
+    from t2ilab.data import DataConfig
+    from t2ilab.metrics.protocol import to_protocol_size
+
+    recipe = dataclasses.replace(get_preset("diffusion-text-birds32").tiny(), data=DataConfig(image_size=64))
+    job = recipe.build_job(steps=1)
+    assert job.model.cfg.image_size == 64 and job.batch_fn(0, 0, 1)[0].shape[-2:] == (64, 64)
+    images = recipe.text_to_image(job.model.eval(), {"steps": 1})(["a red bird"], torch.Generator().manual_seed(0))
+    assert images.shape == (1, 3, 64, 64)
+    # the protocol resizes once, by area: each pixel the mean of a 2x2 block
+    torch.testing.assert_close(to_protocol_size(images), torch.nn.functional.avg_pool2d(images, 2))
+
+    monkeypatch.setenv("T2ILAB_CUB_ROOT", str(write_fixture(tmp_path)))
+    on_cub = dataclasses.replace(get_preset("clip-birds").tiny(), data=DataConfig("cub", image_size=32))
+    job = on_cub.build_job(steps=1)
+    loss, _ = job.phases[0].step_fn(job.model, job.batch_fn(0, 0, 1))
+    assert torch.isfinite(loss)
+    needs_labels = dataclasses.replace(get_preset("evaluator-birds").tiny(), data=DataConfig("cub"))
+    with pytest.raises(ValueError, match="evaluator-birds needs .*attribute_index.* which dataset 'cub'"):
+        needs_labels.build_job()

@@ -43,14 +43,29 @@ def _train(args: argparse.Namespace) -> int:
     from .train import distributed_context, train
 
     preset = _preset(args.preset)
-    if args.steps is not None and args.steps < 1:
-        raise UsageError(f"--steps must be at least 1, got {args.steps}")
+    for flag in ("steps", "checkpoint_every"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    if args.eval_n is not None and args.eval_n < 1:
+        raise UsageError(f"--eval-n must be at least 1, got {args.eval_n}")
+    _check_device(args.device)
+    if args.release and args.preset in zoo.available() and not args.replace:
+        raise UsageError(f"{args.preset} is already released ({zoo.weights_dir() / args.preset}.json); pass --replace "
+                         f"to replace it (the released pair stays until the new one is complete), or --out without "
+                         f"--release to train aside")
     commit = zoo.git_commit()  # the code that trains, recorded before anything changes
     overrides = {"device": args.device}
     if args.steps is not None:
         overrides["steps"] = args.steps
-    job = preset.build_job(**overrides)
+    if args.checkpoint_every is not None:
+        overrides["checkpoint_every"] = args.checkpoint_every
     out = args.out or f"runs/{args.preset}"
+    checkpoint = Path(out) / "checkpoint.pt"
+    _remove_stale_temporaries(checkpoint)
+    job = preset.build_job(**overrides)
+    identity = {"preset": preset.name, "model_config": _plain(job.model.cfg)}
+    if args.resume and checkpoint.exists():
+        _check_resumable(checkpoint, identity, job.config.steps)
     rank, world = distributed_context()
     if rank == 0:
         print(f"{preset.name} ({preset.family}, {preset.role}): {preset.description}\n"
@@ -59,7 +74,7 @@ def _train(args: argparse.Namespace) -> int:
     # the commits that ran training steps, kept in the checkpoint across resumes and copied into the card
     commits = _training_commits(Path(out) / "checkpoint.pt", args.resume, job.config.steps, commit)
     result = train(job.model, job.phases, job.batch_fn, job.config, out_dir=out, resume=args.resume,
-                   extra_state={"commits": commits})
+                   extra_state={"commits": commits, **identity})
     if rank != 0:
         return 0
     final = result.ema if result.ema is not None else result.model
@@ -79,6 +94,64 @@ def _train(args: argparse.Namespace) -> int:
         path = zoo.release(preset.name, final.cpu(), card)
         print(f"  released {path} ({path.stat().st_size / 1e6:.1f} MB)\n  metrics: {_short(metrics)}")
     return 0
+
+
+def _check_device(device: str) -> None:
+    """A one-line error before anything is loaded, for a device this machine does not have."""
+    import torch
+
+    try:
+        kind = torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if kind.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (kind.index or 0) >= count:
+            raise UsageError(f"device {device!r} is not available here ({count} CUDA device(s)); use --device cpu")
+    elif kind.type != "cpu":
+        raise UsageError(f"device {device!r} is not supported; use cpu, cuda or cuda:N")
+
+
+def _check_resumable(checkpoint: Path, identity: dict, steps: int) -> None:
+    """Refuse to resume a checkpoint of another preset or model config, or one already past --steps."""
+    from .train import load_checkpoint
+    from .train.loop import config_differences
+
+    state = load_checkpoint(checkpoint)
+    saved = {k: state.get("extra", {}).get(k) for k in identity}
+    if saved["preset"] is not None and saved["preset"] != identity["preset"]:
+        raise UsageError(f"{checkpoint} is a checkpoint of preset {saved['preset']!r}, not {identity['preset']!r}; "
+                         f"use another --out, or --no-resume to start over")
+    if saved["model_config"] is not None and saved["model_config"] != identity["model_config"]:
+        differing = config_differences(saved["model_config"], identity["model_config"])
+        raise UsageError(f"{checkpoint} was trained with another model config ({'; '.join(differing)}); "
+                         f"use --no-resume to start over under the preset's current config")
+    if state["step"] > steps:
+        raise UsageError(f"{checkpoint} has already trained {state['step']} steps, more than the {steps} asked; "
+                         f"ask for --steps {state['step']} or more, or start over with --no-resume")
+
+
+def _remove_stale_temporaries(checkpoint: Path) -> None:
+    """Temporary files of checkpoint writes whose process is gone (an interrupted run leaves one behind)."""
+    for tmp in checkpoint.parent.glob(checkpoint.name + ".tmp*"):
+        pid = tmp.name.rsplit(".tmp", 1)[-1]
+        alive = pid.isdigit() and _process_alive(int(pid))
+        if not alive:
+            tmp.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    import os
+
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _training_commits(checkpoint: Path, resume: bool, steps: int, commit: str) -> list[str]:
@@ -106,8 +179,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         options = preset.options(given)  # checked before anything is loaded
     except ValueError as err:
         raise UsageError(str(err)) from None
+    _check_device(args.device)
     if args.n is not None and args.n < 1:
         raise UsageError(f"--n must be a positive number of test items, got {args.n}")
+    if not 0 <= args.seed < 2 ** 32:
+        raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {args.seed}")
     card = zoo.load_card(args.name)
     model = zoo.load(args.name, device=args.device)
     metrics = preset.evaluate(model, n=args.n, seed=args.seed, options=options)
@@ -190,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                        help="continue from OUT/checkpoint.pt if present (default yes)")
     train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    train.add_argument("--checkpoint-every", type=int, default=None,
+                       help="steps between checkpoints (default: the preset's, 200); the last step is always saved")
     train.add_argument("--release", action="store_true", help="evaluate and release into t2ilab/zoo/weights")
+    train.add_argument("--replace", action="store_true", help="with --release: replace a released model of this name")
     train.add_argument("--eval-n", type=int, default=None, help="N for the release evaluation (default: preset's)")
     train.set_defaults(func=_train)
 

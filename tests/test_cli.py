@@ -31,6 +31,7 @@ def test_zoo_list(capsys):
 
 def exit_message(argv, capsys) -> str:
     """Run the CLI on argv, expect exit code 2, return what it printed to stderr (one line)."""
+    capsys.readouterr()  # what earlier commands printed
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
@@ -94,3 +95,48 @@ def test_variant_labels_name_settings_as_parsed_and_the_generated_count():
     judge = get_preset("noisy-classifier-birds32")
     assert variant_label({"guidance_scale": "3"}, judge.options({"guidance_scale": "3"}), {"n": 300}) == \
         "guidance_scale=3.0-n=300"  # the label the card's sweep already uses
+
+
+def test_a_release_is_not_replaced_without_asking(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("T2ILAB_ZOO", str(tmp_path))
+    (tmp_path / "clip-birds.json").write_text("{}")
+    err = exit_message(["train", "clip-birds", "--steps", "1", "--release", "--out", str(tmp_path / "run")], capsys)
+    assert "clip-birds is already released" in err and "--replace" in err
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
+def test_resume_refuses_another_preset_or_model_config_and_fewer_steps(tmp_path, capsys):
+    import torch
+
+    from t2ilab.train import save_checkpoint
+
+    out = tmp_path / "run"
+    assert main(["train", "noisy-classifier-birds32", "--steps", "2", "--out", str(out)]) == 0
+    err = exit_message(["train", "evaluator-birds", "--steps", "2", "--out", str(out)], capsys)
+    assert "preset 'noisy-classifier-birds32', not 'evaluator-birds'" in err and "--no-resume" in err
+    state = load_checkpoint(out / "checkpoint.pt")
+    state["extra"]["model_config"]["schedule"] = "cosine"  # as if the preset's config had changed since
+    save_checkpoint(out / "checkpoint.pt", state)
+    err = exit_message(["train", "noisy-classifier-birds32", "--steps", "3", "--out", str(out)], capsys)
+    assert "another model config (schedule: 'cosine' -> 'linear')" in err
+    state["extra"]["model_config"]["schedule"] = "linear"
+    save_checkpoint(out / "checkpoint.pt", state)
+    err = exit_message(["train", "noisy-classifier-birds32", "--steps", "1", "--out", str(out)], capsys)
+    assert "already trained 2 steps, more than the 1 asked" in err
+    stale = out / "checkpoint.pt.tmp99999999"  # left by a killed write of a process that is gone
+    stale.write_bytes(b"partial")
+    assert main(["train", "noisy-classifier-birds32", "--steps", "3", "--checkpoint-every", "1",
+                 "--out", str(out)]) == 0
+    assert not stale.exists() and load_checkpoint(out / "checkpoint.pt")["config"]["checkpoint_every"] == 1
+    assert torch.is_tensor(load_checkpoint(out / "checkpoint.pt")["rng"]["cpu"])
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["evaluate", "clip-birds", "--device", "cuda:7"], "device 'cuda:7' is not available here"),
+    (["evaluate", "clip-birds", "--device", "tpu"], "unknown device 'tpu'"),
+    (["evaluate", "clip-birds", "--seed", "-1"], "--seed must be between 0 and 2**32 - 1"),
+    (["evaluate", "clip-birds", "--n", "0"], "--n must be a positive number"),
+    (["train", "clip-birds", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
+])
+def test_bad_options_are_one_line_errors(argv, expected, capsys):
+    assert expected in exit_message(argv, capsys)

@@ -60,3 +60,28 @@ def test_load_dataset_switch(tmp_path, monkeypatch):
     monkeypatch.delenv("T2ILAB_CUB_ROOT")
     with pytest.raises(ValueError, match="T2ILAB_CUB_ROOT"):
         load_dataset("cub")
+
+
+def _zero_box(path):
+    lines = path.read_text().splitlines()
+    lines[1] = "2 5.0 5.0 0.0 10.0"
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _drop_last_line(path):
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n")
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda cub: _drop_last_line(cub / "image_class_labels.txt"), "image_class_labels.txt has no line for image id 6"),
+    (lambda cub: _drop_last_line(cub / "train_test_split.txt"), "train_test_split.txt has no line for image id 6"),
+    (lambda cub: _zero_box(cub / "bounding_boxes.txt"), "the box of image id 2 has zero or negative size"),
+    (lambda cub: next((cub.parent / "text_c10").rglob("*.txt")).write_text(""), "captions file is empty"),
+    (lambda cub: (cub / "images.txt").write_text("1 a.jpg extra\n"), r"images.txt, line 1: expected an image id and 1"),
+])
+def test_a_half_populated_folder_fails_when_opened_naming_the_bad_file(tmp_path, damage, expected):
+    cub = write_fixture(tmp_path)
+    damage(cub)
+    with pytest.raises((ValueError, FileNotFoundError), match=expected):
+        CUB200(cub, "train")

@@ -116,3 +116,27 @@ def test_every_released_model_loads_and_its_card_is_complete():
             assert metrics["n"] >= 2000, name
         if preset.role == "judge":
             assert metrics["generator"] == preset.guided_model and metrics["guide"] == name
+
+
+def test_an_interrupted_release_leaves_the_previous_pair(tiny_release, tmp_path, monkeypatch):
+    model, path = tiny_release
+    before = (path.read_bytes(), (tmp_path / "tiny-clip.json").read_text())
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed while writing the card")
+
+    dumps = zoo.json.dumps
+    monkeypatch.setattr(zoo.json, "dumps", crash)
+    with torch.no_grad():
+        model.log_scale.add_(1.0)  # new weights
+    with pytest.raises(KeyboardInterrupt):
+        zoo.release("tiny-clip", model, {"command": "t2ilab train tiny", "steps": 2})
+    monkeypatch.setattr(zoo.json, "dumps", dumps)
+    assert (path.read_bytes(), (tmp_path / "tiny-clip.json").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-clip.json", "tiny-clip.safetensors"]
+    zoo.load("tiny-clip")  # still a consistent pair
+
+
+def test_cards_are_strict_json():
+    with pytest.raises(ValueError):
+        zoo.write_card("never-written", {"metric": float("inf")})

@@ -31,14 +31,40 @@ TEXT_C10_SOURCE = "https://github.com/reedscot/cvpr2016 (file cvpr2016_cub.tar.g
 REQUIRED_FILES = ("images.txt", "train_test_split.txt", "image_class_labels.txt", "bounding_boxes.txt")
 
 
-def _read_table(path: Path) -> dict[int, list[str]]:
-    """Lines 'id value...' -> {id: [value, ...]}."""
+def _read_table(path: Path, columns: int) -> dict[int, list[str]]:
+    """Lines 'id value...' with `columns` values -> {id: [value, ...]}; a malformed line is named."""
     table = {}
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
         if line.strip():
             key, *values = line.split()
+            if not key.isdigit() or len(values) != columns:
+                raise ValueError(f"{path}, line {number}: expected an image id and {columns} value(s), got {line!r}")
             table[int(key)] = values
     return table
+
+
+def _validate(root: Path, captions_root: Path, paths, is_train, labels, boxes, ids: list[int]) -> None:
+    """Every image of the split has a split flag, a label, a box of positive size and a non-empty caption file:
+    checked when the data set is opened, so that a half-copied folder fails here, naming the first bad file."""
+    for table, name in ((is_train, "train_test_split.txt"), (labels, "image_class_labels.txt"),
+                        (boxes, "bounding_boxes.txt")):
+        missing = [i for i in paths if i not in table]
+        if missing:
+            raise ValueError(f"{root / name} has no line for image id {missing[0]} ({paths[missing[0]][0]}) "
+                             f"and {len(missing) - 1} more")
+    for i in ids:
+        try:
+            w, h = float(boxes[i][2]), float(boxes[i][3])
+        except ValueError:
+            raise ValueError(f"{root / 'bounding_boxes.txt'}: the box of image id {i} is not numeric: {boxes[i]}") from None
+        if w <= 0 or h <= 0:
+            raise ValueError(f"{root / 'bounding_boxes.txt'}: the box of image id {i} has zero or negative size "
+                             f"({w} x {h})")
+        caption_file = captions_root / Path(paths[i][0]).with_suffix(".txt")
+        if not caption_file.is_file():
+            raise FileNotFoundError(f"captions file missing: {caption_file}")
+        if not caption_file.read_text().strip():
+            raise ValueError(f"captions file is empty: {caption_file}")
 
 
 def crop_box(bbox: tuple[float, float, float, float], width: int, height: int, margin: float = 1.5):
@@ -82,11 +108,12 @@ class CUB200(Dataset):
             raise FileNotFoundError(f"text_c10 captions not found at {self.captions_root}; "
                                     f"get them from {TEXT_C10_SOURCE} or pass captions_root=")
 
-        paths = _read_table(self.root / "images.txt")
-        is_train = _read_table(self.root / "train_test_split.txt")
-        labels = _read_table(self.root / "image_class_labels.txt")
-        boxes = _read_table(self.root / "bounding_boxes.txt")
+        paths = _read_table(self.root / "images.txt", 1)
+        is_train = _read_table(self.root / "train_test_split.txt", 1)
+        labels = _read_table(self.root / "image_class_labels.txt", 1)
+        boxes = _read_table(self.root / "bounding_boxes.txt", 4)
         want = "1" if split == "train" else "0"
+        _validate(self.root, self.captions_root, paths, is_train, labels, boxes, sorted(paths))
         self.ids = [i for i in sorted(paths) if is_train[i][0] == want]
         self.paths = [paths[i][0] for i in self.ids]
         self.species = torch.tensor([int(labels[i][0]) - 1 for i in self.ids])  # CUB's classes are 1-based

@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -110,16 +112,48 @@ def cache_dir(seed: int = 0, root: str | os.PathLike | None = None) -> Path:
     return Path(root or t2ilab_home()) / f"synthbirds200-{FORMAT_VERSION}-{generator_digest()}-seed{seed}"
 
 
+class CacheDamaged(RuntimeError):
+    """A cached data set that cannot be trusted: a file is missing, unreadable, or not what meta.json recorded."""
+
+
+_VERIFIED: set[Path] = set()  # cache folders whose images matched their recorded sha256 in this process
+STALE_SECONDS = 3600  # a temporary folder this old belongs to a run that died: another writer takes ~20 s
+
+
 def load(seed: int = 0, root: str | os.PathLike | None = None, progress: bool = True) -> SynthBirdsData:
-    """Load the cached set for `seed`, generating and caching it first if needed."""
+    """Load the cached set for `seed`, generating and caching it first if needed.
+
+    The images are checked against the sha256 recorded in meta.json once per process; a damaged cache (a
+    missing, truncated or altered file) is regenerated with a message saying why."""
     folder = cache_dir(seed, root)
-    if not (folder / "meta.json").exists():
-        data = generate(seed, progress=progress)
-        _write(data, folder)
-    meta = json.loads((folder / "meta.json").read_text())
+    _remove_stale_temporaries(folder)
+    if folder.exists():
+        try:
+            return _read(folder)
+        except CacheDamaged as err:
+            print(f"SynthBirds cache {folder} is damaged ({err}); regenerating it", file=sys.stderr)
+            _VERIFIED.discard(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+    _check_writable(folder.parent)
+    _write(generate(seed, progress=progress), folder)
+    return _read(folder)
+
+
+def _read(folder: Path) -> SynthBirdsData:
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        images = np.load(folder / "images.npy", mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:  # missing, truncated or not a .npy / JSON file
+        raise CacheDamaged(f"{type(err).__name__}: {str(err)[:120]}") from err
+    if images.shape != (len(meta["species"]), birds.RENDER_SIZE, birds.RENDER_SIZE, 3) or images.dtype != np.uint8:
+        raise CacheDamaged(f"images.npy holds {images.shape} {images.dtype}, not the recorded images")
+    if folder not in _VERIFIED:
+        if hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest() != meta["images_sha256"]:
+            raise CacheDamaged("images.npy does not match the sha256 recorded in meta.json")
+        _VERIFIED.add(folder)
     table = [birds.Species(s["id"], s["name"], s["attributes"]) for s in meta["species_table"]]
     return SynthBirdsData(
-        images=np.load(folder / "images.npy", mmap_mode="r"),
+        images=images,
         species=np.array(meta["species"]),
         is_train=np.array(meta["is_train"], dtype=bool),
         bbox=np.array(meta["bbox"], dtype=np.int16),
@@ -129,10 +163,37 @@ def load(seed: int = 0, root: str | os.PathLike | None = None, progress: bool = 
     )
 
 
+def _check_writable(parent: Path) -> None:
+    """Fail before minutes of rendering, not after, when the cache cannot be written."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=parent, prefix=".t2ilab-write-test")
+        probe.close()
+    except OSError as err:
+        raise PermissionError(f"cannot write the SynthBirds cache in {parent} ({err.strerror}); set T2ILAB_HOME to a "
+                              f"writable folder") from None
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Temporary folders of interrupted writes of this cache, older than STALE_SECONDS."""
+    if not folder.parent.is_dir():
+        return
+    now = time.time()
+    for tmp in folder.parent.glob(folder.name + ".tmp*"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _write(data: SynthBirdsData, folder: Path) -> None:
     """Write-then-rename, so an interrupted run never leaves a half-written cache behind."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a class may share one cache
     np.save(tmp / "images.npy", data.images)
     meta = {
         "format": FORMAT_VERSION,

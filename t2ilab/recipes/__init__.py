@@ -7,15 +7,16 @@ recipe interface only. A new family adds a module here and its rows below; nothi
     evaluator.py   the bird evaluator of the protocol                      (role: evaluator)
     diffusion.py   unconditional and text-conditional U-Nets               (role: generator)
     judges.py      noise-aware classifier and CLIP for external guidance   (role: judge)
+    autoregressive.py  the VQ-VAE image tokenizer                          (role: tokenizer)
 """
 from __future__ import annotations
 
 from torch import nn
 
-from . import clip, diffusion, evaluator, judges
+from . import autoregressive, clip, diffusion, evaluator, judges
 from .base import Job, Recipe, Role, TextToImage, describe_options, option_fields, parse_options
 
-PRESETS: dict[str, Recipe] = {r.name: r for module in (clip, evaluator, diffusion, judges) for r in module.PRESETS}
+PRESETS: dict[str, Recipe] = {r.name: r for module in (clip, evaluator, diffusion, judges, autoregressive) for r in module.PRESETS}
 
 
 def get_preset(name: str) -> Recipe:

@@ -118,11 +118,25 @@ def load(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = tor
         raise ZooError(f"{path} does not fit the config in {name}.json: {str(err)[:300]}") from err
     if missing or unexpected:
         raise ZooError(f"{path} does not fit {card['class']}: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    if "tokenizer" in card:
+    _attach_card_data(model, card)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def _attach_card_data(model: nn.Module, card: dict[str, Any]) -> None:
+    """What a model needs beside its weights, stored in its card: its text tokenizer, the image tokenizer it
+    was trained on (name and sha256, checked when it is used)."""
+    if "tokenizer" in card:  # a word tokenizer (mini-CLIP)
         from ..data.tokenizers import WordTokenizer
 
         model.tokenizer = WordTokenizer(card["tokenizer"]["vocab"], card["tokenizer"]["max_length"])
-    return model.to(device=device, dtype=dtype).eval()
+    if "bpe_model" in card:  # a SentencePiece model (the DALL-E-style GPT)
+        import base64
+
+        from ..data.tokenizers import BPETokenizer
+
+        model.text_tokenizer = BPETokenizer(base64.b64decode(card["bpe_model"]))
+    if "vqvae" in card:
+        model.vqvae_record = card["vqvae"]
 
 
 def git_commit() -> str:

@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.t2ilab-requirements-installed
 
-.PHONY: setup test book lab data clean
+.PHONY: setup test book lab data student clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: setup
 book: setup
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "The course is in _build/html/index.html"
+
+# every chapter without the exercise solutions and with outputs cleared, for handing out
+student: setup
+	$(BIN)/python -m t2ilab.student book _build/student
 
 lab: setup
 	$(BIN)/jupyter lab book/

@@ -4,11 +4,13 @@
     t2ilab train PRESET [--steps --out --resume --device --release]
     t2ilab evaluate NAME [--n --seed --device --set NAME=VALUE ... --write]
                                                         re-measure a released model, update its card
+    t2ilab sample PROMPT --model NAME [--n --seed -o --set NAME=VALUE ... --device]   draw birds for a prompt
     t2ilab zoo list                                     the released models
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -209,7 +211,7 @@ def _sampling_options(args: argparse.Namespace) -> dict[str, str]:
         if not sep or not name.strip():
             raise UsageError(f"--set takes NAME=VALUE, got {item!r}")
         given[name.strip().replace("-", "_")] = value.strip()
-    for name in ("sampler", "steps", "guidance_scale"):
+    for name in ("sampler", "steps", "guidance_scale", "temperature", "truncation"):
         value = getattr(args, name, None)
         if value is not None:
             given[name] = str(value)
@@ -219,6 +221,122 @@ def _sampling_options(args: argparse.Namespace) -> dict[str, str]:
 def variant_label(given: dict, options, metrics: dict) -> str:
     """The card key of an evaluation with non-default settings, from the parsed options: "guidance_scale=3.0-n=300"."""
     return "-".join(f"{k}={getattr(options, k)}" for k in sorted(given)) + f"-n={metrics['n']}"
+
+
+SAMPLE_EXAMPLES = """examples:
+  t2ilab sample "a small bird with a red crown and grey wings" --model diffusion-text-birds32 -o birds.png
+  t2ilab sample "this bird has a blue breast" --model diffusion-text-birds32 --guidance-scale 6 --steps 50
+  t2ilab sample "a bird with yellow wings" --model noisy-classifier-birds32 --n 8 --seed 3
+  t2ilab sample --list        the models that draw, their options, and the words captions use
+"""
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import zoo
+    from .recipes import PRESETS, describe_options, generators
+
+    drawable = [name for name in generators() if name in zoo.available()]
+    if args.list:
+        print("models that draw (t2ilab sample PROMPT --model NAME):")
+        for name in drawable:
+            recipe = PRESETS[name]
+            print(f"  {name:<28} {recipe.family}, {recipe.role}; options: {describe_options(recipe.sampling)}")
+        words = sorted(set(_caption_vocabulary()))
+        print(f"\nthe {len(words)} words of the captions:\n  " + " ".join(words))
+        return 0
+    if args.model is None or args.prompt is None:
+        raise UsageError("give a prompt and --model NAME (t2ilab sample --list names the models)")
+    if args.model not in drawable:
+        raise UsageError(f"unknown model {args.model!r} for sampling; models that draw: {', '.join(drawable)}")
+    prompt = _check_prompt(args.prompt)
+    if not 1 <= args.n <= 256:
+        raise UsageError(f"--n must be between 1 and 256 images, got {args.n}")
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise UsageError(f"the folder of {out} does not exist")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UsageError(f"cannot write {out}: the folder or file is not writable")
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"the output must be a .png file, got {out.name}")
+    _check_device(args.device)
+    recipe = PRESETS[args.model]
+    given = _sampling_options(args)
+    try:
+        options = recipe.options(given)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    model = zoo.load(args.model, device=args.device)
+    try:
+        draw = recipe.text_to_image(model, options, args.device)
+        with torch.no_grad():
+            images = draw([prompt] * args.n, torch.Generator().manual_seed(args.seed))
+    except ValueError as err:  # a prompt the model's own tokenizer cannot read
+        raise UsageError(str(err)) from None
+    settings = {"model": args.model, "prompt": prompt, "seed": args.seed, "n": args.n,
+                "options": __import__("dataclasses").asdict(options)}
+    _save_grid(images, out, prompt, settings)
+    print(f"wrote {out} ({args.n} images of {args.model}, seed {args.seed})")
+    return 0
+
+
+def _caption_vocabulary() -> list[str]:
+    """The words of the training captions (the mini-CLIP word tokenizer's vocabulary, without special tokens)."""
+    from . import zoo
+
+    vocab = zoo.load_card("clip-birds")["tokenizer"]["vocab"]
+    return [w for w in vocab if not (w.startswith("<") and w.endswith(">"))]
+
+
+def _check_prompt(prompt: str) -> str:
+    """A prompt the course's models can read: not empty, only the caption alphabet, only known words (with the
+    nearest known words suggested for each unknown one)."""
+    import difflib
+    import re
+
+    if not prompt.strip():
+        raise UsageError("empty prompt: describe the bird, e.g. \"a small bird with a red crown\"")
+    strange = sorted({c for c in prompt if not re.match(r"[A-Za-z0-9 ,.;:'\-]", c)})
+    if strange:
+        raise UsageError(f"the prompt has characters the captions never use: {' '.join(strange)} "
+                         f"(the captions are plain English letters)")
+    vocabulary = set(_caption_vocabulary())
+    unknown = [w for w in re.findall(r"[a-z]+(?:-[a-z]+)*", prompt.lower()) if w not in vocabulary]
+    if unknown:
+        hints = "; ".join(f"{w!r} (did you mean {', '.join(difflib.get_close_matches(w, vocabulary, 3)) or 'nothing close'}?)"
+                          for w in dict.fromkeys(unknown))
+        raise UsageError(f"words outside the captions' vocabulary: {hints}; t2ilab sample --list shows them all")
+    return " ".join(prompt.split())
+
+
+def _save_grid(images, path: Path, prompt: str, settings: dict) -> None:
+    """A PNG grid of the images with the prompt as its title; settings in the PNG's text metadata."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image, PngImagePlugin
+
+    from .viz import image_grid
+
+    ncol = min(8, len(images))
+    grid = image_grid(images.clamp(-1, 1), ncol=ncol)
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * ncol), 1.1 * ((len(images) + ncol - 1) // ncol) + 0.7))
+    ax.imshow(grid, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title("\n".join(__import__("textwrap").wrap(prompt, 60)) + f"\n{settings['model']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    info = PngImagePlugin.PngInfo()
+    for key, value in settings.items():
+        info.add_text(f"t2ilab:{key}", json.dumps(value) if not isinstance(value, str) else value)
+    with Image.open(path) as picture:
+        picture.load()
+        picture.save(path, pnginfo=info)
 
 
 def _zoo(args: argparse.Namespace) -> int:
@@ -288,6 +406,23 @@ def build_parser() -> argparse.ArgumentParser:
                           help="store the metrics in the model card (runs with sampling options go under "
                                "'evaluations')")
     evaluate.set_defaults(func=_evaluate)
+
+    sample = sub.add_parser("sample", help="draw birds for your own prompt with a released model",
+                            epilog=SAMPLE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sample.add_argument("prompt", nargs="?", help="the caption, in the words the captions use (see --list)")
+    sample.add_argument("--model", help="a released model that draws (see --list)")
+    sample.add_argument("--n", type=int, default=16, help="how many images (default 16)")
+    sample.add_argument("--seed", type=int, default=0, help="the generator's seed (default 0)")
+    sample.add_argument("-o", "--output", default="birds.png", help="the PNG to write (default birds.png)")
+    sample.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    sample.add_argument("--set", action="append", metavar="NAME=VALUE", help="any sampling option of the model")
+    sample.add_argument("--guidance-scale", default=None, help="shorthand for --set guidance_scale=...")
+    sample.add_argument("--steps", default=None, help="shorthand for --set steps=... (diffusion)")
+    sample.add_argument("--sampler", default=None, help="shorthand for --set sampler=... (diffusion)")
+    sample.add_argument("--temperature", default=None, help="shorthand for --set temperature=... (tokens)")
+    sample.add_argument("--truncation", default=None, help="shorthand for --set truncation=... (GANs)")
+    sample.add_argument("--list", action="store_true", help="list the models and the caption words, then stop")
+    sample.set_defaults(func=_sample)
 
     zoo = sub.add_parser("zoo", help="the released models")
     zoo.add_argument("action", choices=["list"])

@@ -96,3 +96,29 @@ def test_captions_the_model_cannot_read_are_refused_clearly(bad, message):
     with pytest.raises(ValueError, match=message):
         encode_captions(Pieces(), bad, 8)
     assert encode_captions(Pieces(), ["ab"], 6).tolist() == [[2, 11, 12, 3, 0, 0]]
+
+
+def test_clipgen_cache_equals_recomputation_and_the_bridge_crosses_the_gap():
+    from t2ilab.autoregressive import ClipGenConfig, ClipGenGPT, noisy_condition
+
+    torch.manual_seed(0)
+    model = ClipGenGPT(ClipGenConfig(embed_dim=8, prefix_tokens=2, image_vocab=10, image_tokens=5, dim=16, layers=2,
+                                     heads=2)).eval()
+    emb = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
+    for scale in (1.0, 3.0):
+        assert torch.equal(model.generate(emb, guidance_scale=scale, temperature=0),
+                           model.generate(emb, guidance_scale=scale, temperature=0, use_cache=False))
+    # the bridge maps the text mean onto the direction of the image mean
+    model.image_mean.copy_(torch.nn.functional.normalize(torch.ones(8), dim=0) * 0.5)
+    model.text_mean.copy_(-model.image_mean)
+    bridged = model.bridge(model.text_mean[None])
+    torch.testing.assert_close(bridged, torch.nn.functional.normalize(model.image_mean[None], dim=-1))
+    blurred = noisy_condition(emb, 0.3, torch.Generator().manual_seed(0))
+    assert torch.allclose(blurred.norm(dim=-1), torch.ones(3)) and not torch.allclose(blurred, emb)
+    assert torch.equal(noisy_condition(emb, 0.0), emb)
+    # a dropped row reads the null prefix: its logits do not depend on the embedding
+    ids = torch.randint(10, (3, 5))
+    dropped = torch.tensor([True, False, False])
+    a = model(emb, ids, dropped)
+    b = model(-emb, ids, dropped)
+    torch.testing.assert_close(a[0], b[0]) and not torch.allclose(a[1], b[1])

@@ -140,3 +140,40 @@ def test_resume_refuses_another_preset_or_model_config_and_fewer_steps(tmp_path,
 ])
 def test_bad_options_are_one_line_errors(argv, expected, capsys):
     assert expected in exit_message(argv, capsys)
+
+
+def test_sample_writes_a_grid_with_its_settings(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "birds.png"
+    assert main(["sample", "a small bird with a red crown", "--model", "diffusion-uncond-birds32", "--n", "2",
+                 "--steps", "2", "--seed", "5", "-o", str(out)]) == 0
+    with Image.open(out) as picture:
+        assert picture.text["t2ilab:model"] == "diffusion-uncond-birds32"
+        assert picture.text["t2ilab:prompt"] == "a small bird with a red crown"
+        assert '"steps": 2' in picture.text["t2ilab:options"] and picture.text["t2ilab:seed"] == "5"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["   ", "--model", "diffusion-text-birds32"], "empty prompt"),
+    (["a smal bird with a crimsonn crown", "--model", "diffusion-text-birds32"],
+     "'smal' \\(did you mean small.*'crimsonn' \\(did you mean crimson"),
+    (["a small bird 红色 crown", "--model", "diffusion-text-birds32"], "characters the captions never use: 红 色"),
+    (["a bird", "--model", "nope"], "unknown model 'nope' for sampling; models that draw: .*diffusion-text-birds32"),
+    (["a bird", "--model", "clip-birds"], "unknown model 'clip-birds' for sampling"),
+    (["a bird", "--model", "diffusion-text-birds32", "-o", "/no/such/folder/b.png"], "folder of /no/such/folder/b.png"),
+    (["a bird", "--model", "diffusion-uncond-birds32", "--temperature", "0.5"], "unknown sampling option 'temperature'"),
+    (["a bird " * 30, "--model", "diffusion-text-birds32", "--steps", "1"], "reads at most 38"),
+])
+def test_sample_refuses_bad_prompts_and_paths_in_one_line(argv, expected, capsys, tmp_path):
+    import re
+
+    if "-o" not in argv:
+        argv = argv + ["-o", str(tmp_path / "b.png")]
+    assert re.search(expected, exit_message(["sample", *argv], capsys))
+
+
+def test_sample_list_names_models_and_words(capsys):
+    assert main(["sample", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "diffusion-text-birds32" in out and "guidance_scale (float, default 3.0)" in out and " crimson " in out

@@ -29,15 +29,35 @@ def test_word_round_trip(words, captions):
     assert ids[0] == words.bos_id and words.eos_id in ids.tolist()
 
 
-def test_word_truncation_keeps_eos(words):
+def test_a_long_text_is_refused_unless_truncation_is_asked_for(words):
     long_text = " ".join(["red"] * 100)
-    ids = words.encode(long_text)
+    with pytest.raises(ValueError, match="100 words and punctuation marks; this tokenizer reads at most 38"):
+        words.encode(long_text)
+    ids = words.encode(long_text, truncate=True)
     assert ids.shape == (40,) and ids[-1] == words.eos_id and (ids != words.pad_id).all()
+
+
+@pytest.mark.parametrize("text, lost", [("a small bird 红色 crown", ["红", "色"]), ("a très red bird", ["è"]),
+                                        ("a red bird 🐦", ["🐦"])])
+def test_characters_no_word_is_made_of_are_not_dropped_silently(words, text, lost):
+    with pytest.raises(ValueError, match="characters " + str(lost).replace("[", r"\[").replace("]", r"\]")):
+        words.encode(text, on_unknown="error")
+    with pytest.warns(UserWarning, match="dropped"):
+        words.encode(text)
+
+
+def test_a_batch_error_names_the_text_and_a_bare_string_is_refused(words):
+    with pytest.raises(ValueError, match=r"text 1 of the batch \('   '\): empty prompt"):
+        words.encode_batch(["a red bird", "   "])
+    with pytest.raises(TypeError, match="a list of texts, got one string"):
+        words.encode_batch("a red bird")
 
 
 def test_word_unknowns(words):
     assert words.unknown_words("a zebra-striped bird") == ["zebra-striped"]
-    assert words.encode("a zebra bird")[2] == words.unk_id
+    with pytest.warns(UserWarning, match="zebra"):
+        assert words.encode("a zebra bird")[2] == words.unk_id  # the default says so
+    assert words.encode("a zebra bird", on_unknown="replace")[2] == words.unk_id
     with pytest.raises(ValueError, match="unknown words"):
         words.encode("a zebra bird", on_unknown="error")
     with pytest.warns(UserWarning, match="zebra"):

@@ -11,11 +11,13 @@ probability reaches p (nucleus sampling, Holtzman et al., 2020), renormalise, dr
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..guidance import cfg_combine, classifier_free
 from ..nn import KVCache, TransformerBlock
 
 
@@ -80,3 +82,48 @@ def choose_tokens(logits: torch.Tensor, generator: torch.Generator | None = None
         return logits.argmax(-1)
     probs = filter_logits(logits.float() / temperature, top_k, top_p).softmax(-1)
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(logits.device)
+
+
+@torch.no_grad()
+def sample_with_cache(gpt: GPT, prefix: torch.Tensor, prefix_pad: torch.Tensor | None,
+                      embed_token: Callable[[torch.Tensor, int], torch.Tensor], head: Callable[[torch.Tensor], torch.Tensor],
+                      num_tokens: int, generator: torch.Generator | None = None, guidance_scale: float = 1.0,
+                      temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Draw `num_tokens` tokens after an embedded prefix (B', P, dim), one network pass per token with a KV cache.
+
+    With guidance (scale != 1) the prefix holds the conditioned rows then the unconditioned ones (B' = 2B); both
+    halves share the cache and their logits are combined by classifier-free guidance before each draw.
+    `embed_token(ids (B',), j)` embeds the token drawn at step j as the input of the next position. -> (B, n)."""
+    guided = guidance_scale != 1.0
+    caches = gpt.new_caches()
+    h = gpt(prefix, prefix_pad, caches)
+    pad = prefix_pad
+    tokens = []
+    for j in range(num_tokens):
+        logits = head(h[:, -1])
+        if guided:
+            cond, uncond = logits.chunk(2)
+            logits = cfg_combine(uncond, cond, guidance_scale)
+        next_ids = choose_tokens(logits, generator, temperature, top_k, top_p)
+        tokens.append(next_ids)
+        if j + 1 < num_tokens:
+            step_ids = torch.cat([next_ids, next_ids]) if guided else next_ids
+            if pad is not None:
+                pad = torch.cat([pad, torch.zeros_like(pad[:, :1])], 1)
+            h = gpt(embed_token(step_ids, j + 1), pad, caches)
+    return torch.stack(tokens, 1)
+
+
+@torch.no_grad()
+def sample_without_cache(next_logits: Callable[[torch.Tensor, object], torch.Tensor], condition, null_condition,
+                         batch: int, num_tokens: int, generator: torch.Generator | None = None,
+                         guidance_scale: float = 1.0, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                         device=None) -> torch.Tensor:
+    """The reference for `sample_with_cache`: `next_logits(prefix (B, n), condition) -> (B, V)` recomputes the
+    whole sequence for every token; guidance through `classifier_free`. -> (B, num_tokens)."""
+    step = classifier_free(next_logits, condition, null_condition, guidance_scale)
+    tokens = torch.zeros(batch, 0, dtype=torch.long, device=device)
+    for _ in range(num_tokens):
+        next_ids = choose_tokens(step(tokens), generator, temperature, top_k, top_p)
+        tokens = torch.cat([tokens, next_ids[:, None]], 1)
+    return tokens

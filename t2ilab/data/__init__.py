@@ -39,11 +39,14 @@ class DataConfig:
     dataset: DatasetName = "synthbirds"
     image_size: int = 32
     seed: int = 0
+    limit: int | None = None  # only the first `limit` images of each split (tiny test configs)
 
     def load(self, split: Literal["train", "test"] = "train"):
         if self.dataset == "synthbirds":
-            return load_dataset("synthbirds", split, self.image_size, seed=self.seed)
-        return load_dataset(self.dataset, split, self.image_size)
+            data = load_dataset("synthbirds", split, self.image_size, seed=self.seed)
+        else:
+            data = load_dataset(self.dataset, split, self.image_size)
+        return data if self.limit is None else _first(data, self.limit)
 
     def require(self, *fields: str, preset: str = "this preset"):
         """The training split, refused with a clear message when it lacks labels the preset needs."""
@@ -53,6 +56,19 @@ class DataConfig:
             raise ValueError(f"{preset} needs {missing}, which dataset {self.dataset!r} does not provide; "
                              f"train it on 'synthbirds'")
         return data
+
+
+def _first(data, limit: int):
+    """A shallow copy of a loaded split with only its first `limit` images (and their labels)."""
+    import copy
+
+    part = copy.copy(data)
+    for name in ("images", "captions", "species", "attribute_index", "bbox", "ids", "paths", "boxes"):
+        if name in vars(data) or name in type(data).__dict__:
+            setattr(part, name, getattr(data, name)[:limit])
+    if hasattr(data, "nuisances"):
+        part.nuisances = {k: v[:limit] for k, v in data.nuisances.items()}
+    return part
 
 
 __all__ = ["BIRD_GROUPS", "COLORS", "NUISANCE_GROUPS", "BirdItem", "DataConfig", "SynthBirds", "load_dataset", "make_caption",

@@ -22,6 +22,7 @@ import torch
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*|[.,;]")
+_NOT_A_WORD = re.compile(r"[a-z\s.,;:'!?()\-]")  # what is left after removing these is lost by split_words
 OnUnknown = Literal["replace", "warn", "error"]
 
 
@@ -64,25 +65,47 @@ class WordTokenizer:
         """The words of `text` that are not in the vocabulary."""
         return [w for w in split_words(text) if w not in self.index]
 
-    def encode(self, text: str, on_unknown: OnUnknown = "replace") -> torch.Tensor:
-        """Ids (max_length,) long; longer texts are truncated so that `<eos>` is always last."""
+    def encode(self, text: str, on_unknown: OnUnknown = "warn", truncate: bool = False) -> torch.Tensor:
+        """Ids (max_length,) long: `<bos> words <eos> <pad>...`.
+
+        Unknown words become `<unk>` with a warning ("warn", the default), silently ("replace") or are refused
+        ("error"); characters no word is made of (accents, other scripts, emoji) are treated the same way, since
+        they would otherwise vanish. A text with more words than fit is refused, unless `truncate` (training data
+        read in bulk) asks to keep its first max_length - 2 words."""
         if on_unknown not in ("replace", "warn", "error"):
             raise ValueError(f"on_unknown must be 'replace', 'warn' or 'error', got {on_unknown!r}")
         _check_prompt(text)
         words = split_words(text)
         if not words:
             raise ValueError(f"prompt {text!r} has no words")
+        dropped = sorted(set(_NOT_A_WORD.sub("", text.lower())))
         unknown = [w for w in words if w not in self.index]
-        if unknown and on_unknown == "error":
-            raise ValueError(f"unknown words {unknown}; the vocabulary has {len(self)} entries")
-        if unknown and on_unknown == "warn":
-            warnings.warn(f"unknown words {unknown} were replaced by {UNK}", stacklevel=2)
-        ids = [self.bos_id] + [self.index.get(w, self.unk_id) for w in words][: self.max_length - 2] + [self.eos_id]
+        if (unknown or dropped) and on_unknown == "error":
+            raise ValueError(f"unknown words {unknown} and characters {dropped}; the vocabulary has {len(self)} "
+                             f"entries of lower-case English letters" if dropped else
+                             f"unknown words {unknown}; the vocabulary has {len(self)} entries")
+        if (unknown or dropped) and on_unknown == "warn":
+            warnings.warn(f"unknown words {unknown} were replaced by {UNK}" + (f"; characters {dropped} were dropped"
+                                                                              if dropped else ""), stacklevel=2)
+        if truncate:
+            words = words[: self.max_length - 2]
+        if len(words) > self.max_length - 2:
+            raise ValueError(f"the text has {len(words)} words and punctuation marks; this tokenizer reads at most "
+                             f"{self.max_length - 2}")
+        ids = [self.bos_id] + [self.index.get(w, self.unk_id) for w in words] + [self.eos_id]
         return torch.tensor(ids + [self.pad_id] * (self.max_length - len(ids)), dtype=torch.long)
 
-    def encode_batch(self, texts: list[str], on_unknown: OnUnknown = "replace") -> torch.Tensor:
-        """(B, max_length) ids."""
-        return torch.stack([self.encode(t, on_unknown) for t in texts])
+    def encode_batch(self, texts: list[str], on_unknown: OnUnknown = "warn", truncate: bool = False) -> torch.Tensor:
+        """(B, max_length) ids; an error names the text of the batch it is about."""
+        if isinstance(texts, str):
+            raise TypeError("encode_batch takes a list of texts, got one string; use encode, or wrap it in a list")
+        rows = []
+        for i, text in enumerate(texts):
+            try:
+                rows.append(self.encode(text, on_unknown, truncate))
+            except (ValueError, TypeError) as err:
+                raise type(err)(f"text {i} of the batch ({str(text)[:60]!r}): {err}") from None
+        return torch.stack(rows)
 
     def decode(self, ids: torch.Tensor | list[int]) -> str:
         """Ids -> text, dropping specials; punctuation attaches to the previous word."""

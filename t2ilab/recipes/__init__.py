@@ -7,7 +7,7 @@ recipe interface only. A new family adds a module here and its rows below; nothi
     evaluator.py   the bird evaluator of the protocol                      (role: evaluator)
     diffusion.py   unconditional and text-conditional U-Nets               (role: generator)
     judges.py      noise-aware classifier and CLIP for external guidance   (role: judge)
-    autoregressive.py  the VQ-VAE image tokenizer                          (role: tokenizer)
+    autoregressive.py  the VQ-VAE image tokenizer (role: tokenizer); the DALL-E-style and CLIP-GEN-style GPTs
 """
 from __future__ import annotations
 

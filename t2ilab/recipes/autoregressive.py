@@ -1,5 +1,6 @@
 """Recipes of the autoregressive family (chapters "Images as tokens" and "Birds token by token"): the VQ-VAE
-image tokenizer, whose card holds the ceiling any generator of its tokens can reach, and the DALL-E-style GPT."""
+image tokenizer, whose card holds the ceiling any generator of its tokens can reach, the DALL-E-style GPT
+(caption tokens, then image tokens) and the CLIP-GEN-style GPT (trained on images only)."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,11 +8,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from ..autoregressive import VQVAE, DalleConfig, DalleGPT, VQVAEConfig, codebook_perplexity, vqvae_loss
+from ..autoregressive import (VQVAE, ClipGenConfig, ClipGenGPT, DalleConfig, DalleGPT, VQVAEConfig,
+                              codebook_perplexity, vqvae_loss)
 from ..data.augment import augment, batch_generator, to_unit_range
 from ..train import Phase, TrainConfig
-from .base import Job, Recipe, TextToImage, frozen_clip, model_device, protocol_metrics
+from .base import Job, Recipe, TextToImage, frozen_clip, model_device, protocol_metrics, tiny_data
 
 
 @dataclass
@@ -43,7 +47,7 @@ class VQVAERecipe(Recipe):
 
     def tiny(self) -> "VQVAERecipe":
         small = dataclasses.replace(self.model_config, channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)
-        return dataclasses.replace(self, model_config=small, batch_size=8)
+        return dataclasses.replace(self, model_config=small, batch_size=8, data=tiny_data(self.data))
 
     @torch.no_grad()
     def evaluate(self, model: VQVAE, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
@@ -137,6 +141,47 @@ def load_image_tokenizer(source: "str | VQVAEConfig", device: str = "cpu", expec
     return zoo.load(source, device=device)
 
 
+def image_tokenizer_of(model: nn.Module, device: str) -> VQVAE:
+    """The VQ-VAE a token generator was trained on, from the record its card (or its build) attached."""
+    record = model.vqvae_record
+    if record.get("name") is None:  # an untrained tokenizer of a test config
+        config = VQVAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()})
+        return load_image_tokenizer(config, device)
+    return load_image_tokenizer(record["name"], device, expected=record)
+
+
+def decode_and_rerank(codes, vqvae: VQVAE, options: TokenSampling, device: str) -> TextToImage:
+    """Turn `codes(captions, k, generator) -> (B * k, N)` token ids into images; with options.rerank = k > 1 keep,
+    per caption, the one of its k images mini-CLIP scores closest to it (DALL-E's reranking)."""
+    from ..metrics.alignment import embed_captions, embed_images
+
+    k = options.rerank
+    clip = frozen_clip(device) if k > 1 else None
+
+    def generate(captions: list[str], generator: torch.Generator) -> torch.Tensor:
+        images = vqvae.decode(codes(captions, k, generator)).clamp(-1, 1)
+        if k == 1:
+            return images
+        score = (embed_images(clip, images).to(device).view(len(captions), k, -1)
+                 * embed_captions(clip, captions).to(device)[:, None]).sum(-1)  # (B, k) cosines
+        return images.view(len(captions), k, *images.shape[1:])[torch.arange(len(captions)), score.argmax(1)]
+
+    return generate
+
+
+def training_tokens(vqvae: VQVAE, images: torch.Tensor, device: str) -> torch.Tensor:
+    """Every training image as tokens, as drawn and mirrored: (2, N, tokens) (index 1 = mirrored)."""
+    with torch.no_grad():
+        x = to_unit_range(images)
+        return torch.stack([torch.cat([vqvae.encode(v[s: s + 500].to(device)).flatten(1).cpu()
+                                       for s in range(0, len(v), 500)]) for v in (x, x.flip(-1))])
+
+
+def tokenizer_record(source: "str | VQVAEConfig") -> dict[str, Any]:
+    return (vqvae_record(source) if isinstance(source, str)
+            else {"name": None, "config": dataclasses.asdict(source)})
+
+
 @dataclass
 class DalleRecipe(Recipe):
     tokenizer_model: "str | VQVAEConfig" = "vqvae-birds32"  # a released VQ-VAE, or a config (untrained; tests)
@@ -150,6 +195,7 @@ class DalleRecipe(Recipe):
         import base64
 
         from ..autoregressive import dalle_loss, encode_captions
+        from ..autoregressive.dalle import trim_padding
         from ..data import synthbirds
 
         cfg = self.config(**overrides)
@@ -159,22 +205,19 @@ class DalleRecipe(Recipe):
         model_cfg = dataclasses.replace(self.model_config, text_vocab=len(bpe), image_vocab=vqvae.cfg.num_codes,
                                         image_tokens=vqvae.tokens_per_image)
         length = model_cfg.text_length
-        with torch.no_grad():  # every training image as tokens, as drawn and mirrored
-            images = to_unit_range(data.images)
-            codes = torch.stack([torch.cat([vqvae.encode(x[s: s + 500].to(cfg.device)).flatten(1).cpu()
-                                            for s in range(0, len(x), 500)]) for x in (images, images.flip(-1))])
+        codes = training_tokens(vqvae, data.images, cfg.device)  # (2, N, 64): as drawn, mirrored
         all_ids = torch.stack([encode_captions(bpe, list(c), length) for c in data.captions])  # (N, 10, L)
         batch_size, drop_share = self.batch_size, self.condition_dropout
 
         def batch_fn(step: int, rank: int, world: int):
             g = batch_generator(cfg.seed, step, rank)
-            idx = torch.randint(len(images), (batch_size,), generator=g)
+            idx = torch.randint(codes.shape[1], (batch_size,), generator=g)
             which = torch.randint(all_ids.shape[1], (batch_size,), generator=g)
             flip = (torch.rand(batch_size, generator=g) < 0.5).long()
             text = all_ids[idx, which]
             dropped = torch.rand(batch_size, generator=g) < drop_share
             text[dropped] = torch.tensor([model_cfg.bos_id] + [model_cfg.pad_id] * (length - 1))
-            return text, codes[flip, idx]
+            return trim_padding(text, model_cfg.pad_id), codes[flip, idx]
 
         def step_fn(model, batch):
             text, image = batch
@@ -183,8 +226,7 @@ class DalleRecipe(Recipe):
 
         torch.manual_seed(cfg.seed)
         model = DalleGPT(model_cfg)
-        record = (vqvae_record(self.tokenizer_model) if isinstance(self.tokenizer_model, str)
-                  else {"name": None, "config": dataclasses.asdict(self.tokenizer_model)})
+        record = tokenizer_record(self.tokenizer_model)
         model.text_tokenizer, model.vqvae_record = bpe, record  # as `zoo.load` attaches them from the card
         extra = {"bpe_model": base64.b64encode(bpe.model_proto).decode(), "vqvae": record,
                  "condition_dropout": drop_share}
@@ -193,36 +235,22 @@ class DalleRecipe(Recipe):
     def tiny(self) -> "DalleRecipe":
         small = dataclasses.replace(self.model_config, dim=32, layers=2, heads=2)
         tokenizer = VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)
-        return dataclasses.replace(self, model_config=small, batch_size=4, tokenizer_model=tokenizer)
+        return dataclasses.replace(self, model_config=small, batch_size=4, tokenizer_model=tokenizer,
+                                   data=tiny_data(self.data))
 
     def text_to_image(self, model: DalleGPT, options: Any = None, device: str = "cpu") -> TextToImage:
         """captions, generator -> images: caption pieces, image tokens drawn one by one (KV cache, CFG on logits),
         decoded by the VQ-VAE; with rerank k, the best of k by mini-CLIP's cosine."""
         from ..autoregressive import encode_captions
-        from ..metrics.alignment import embed_captions, embed_images
 
         options = self.options(options)
-        record = model.vqvae_record
-        if record.get("name") is None:
-            vqvae = load_image_tokenizer(VQVAEConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                      for k, v in record["config"].items()}), device)
-        else:
-            vqvae = load_image_tokenizer(record["name"], device, expected=record)
-        clip = frozen_clip(device) if options.rerank > 1 else None
-        k = options.rerank
 
-        def generate(captions: list[str], generator: torch.Generator) -> torch.Tensor:
+        def codes(captions: list[str], k: int, generator: torch.Generator) -> torch.Tensor:
             ids = encode_captions(model.text_tokenizer, captions, model.cfg.text_length).to(device)
-            codes = model.generate(ids.repeat_interleave(k, 0), generator, options.guidance_scale,
-                                   options.temperature, options.top_k, options.top_p)
-            images = vqvae.decode(codes).clamp(-1, 1)
-            if k == 1:
-                return images
-            score = (embed_images(clip, images).to(device).view(len(captions), k, -1)
-                     * embed_captions(clip, captions).to(device)[:, None]).sum(-1)  # (B, k) cosines
-            return images.view(len(captions), k, *images.shape[1:])[torch.arange(len(captions)), score.argmax(1)]
+            return model.generate(ids.repeat_interleave(k, 0), generator, options.guidance_scale,
+                                  options.temperature, options.top_k, options.top_p)
 
-        return generate
+        return decode_and_rerank(codes, image_tokenizer_of(model, device), options, device)
 
     def evaluate(self, model: DalleGPT, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
         from ..nn import count_parameters
@@ -236,6 +264,111 @@ class DalleRecipe(Recipe):
 PRESETS.append(
     DalleRecipe(
         "dalle-birds32", "DALL-E-style GPT: SentencePiece caption tokens, then the 64 VQ-VAE tokens of the image",
-        DalleConfig(), TrainConfig(steps=3000, lr=1e-3, betas=(0.9, 0.95), warmup_steps=200, weight_decay=0.01,
+        DalleConfig(), TrainConfig(steps=2400, lr=1e-3, betas=(0.9, 0.95), warmup_steps=200, weight_decay=0.01,
                                    ema_decay=0.999, ema_warmup=True, seed=0), batch_size=64,
         sampling=TokenSampling()))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Strategy 2: image tokens from a CLIP embedding, trained on images only (CLIP-GEN)
+# --------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClipGenSampling(TokenSampling):
+    """As `TokenSampling`, and whether to move the prompt's text embedding across the modality gap first."""
+
+    bridge: bool = True
+
+
+@dataclass
+class ClipGenRecipe(Recipe):
+    tokenizer_model: "str | VQVAEConfig" = "vqvae-birds32"
+    condition_dropout: float = 0.1  # share of images whose embedding is replaced by the null prefix (for CFG)
+
+    family: ClassVar[str] = "autoregressive"
+    role: ClassVar[str] = "generator"
+    model_class: ClassVar[type] = ClipGenGPT
+
+    def build_job(self, **overrides) -> Job:
+        from ..autoregressive import noisy_condition
+        from ..metrics.alignment import embed_captions, embed_images
+
+        cfg = self.config(**overrides)
+        data = self.data.load("train")
+        vqvae = load_image_tokenizer(self.tokenizer_model, cfg.device)
+        clip = frozen_clip(cfg.device)
+        codes = training_tokens(vqvae, data.images, cfg.device)  # (2, N, 64)
+        with torch.no_grad():  # the CLIP image embedding of every training image, as drawn and mirrored
+            x = to_unit_range(data.images)
+            embeddings = torch.stack([embed_images(clip, v) for v in (x, x.flip(-1))]).cpu()  # (2, N, E)
+        model_cfg = dataclasses.replace(self.model_config, embed_dim=embeddings.shape[-1],
+                                        image_vocab=vqvae.cfg.num_codes, image_tokens=vqvae.tokens_per_image)
+        g = torch.Generator().manual_seed(cfg.seed)  # captions are read only for the mean text embedding
+        sample = [data.captions[int(i)][int(j)] for i, j in zip(torch.randint(len(data.captions), (4000,), generator=g),
+                                                                torch.randint(10, (4000,), generator=g))]
+        text_mean = embed_captions(clip, sample).mean(0)
+        image_mean = embeddings[0].mean(0)
+        batch_size, drop_share, noise = self.batch_size, self.condition_dropout, model_cfg.condition_noise
+
+        def batch_fn(step: int, rank: int, world: int):
+            g = batch_generator(cfg.seed, step, rank)
+            idx = torch.randint(codes.shape[1], (batch_size,), generator=g)
+            flip = (torch.rand(batch_size, generator=g) < 0.5).long()
+            condition = noisy_condition(embeddings[flip, idx], noise, g)
+            return condition, codes[flip, idx], torch.rand(batch_size, generator=g) < drop_share
+
+        def step_fn(model, batch):
+            condition, image, dropped = batch
+            logits = model(condition, image, dropped)
+            return F.cross_entropy(logits.flatten(0, 1), image.flatten()), {}
+
+        torch.manual_seed(cfg.seed)
+        model = ClipGenGPT(model_cfg)
+        model.image_mean.copy_(image_mean)
+        model.text_mean.copy_(text_mean)
+        record = tokenizer_record(self.tokenizer_model)
+        model.vqvae_record = record
+        return Job(model, [Phase("train", step_fn)], batch_fn, cfg,
+                   {"vqvae": record, "condition_dropout": drop_share, "trained_on": "images only (no captions)"})
+
+    def tiny(self) -> "ClipGenRecipe":
+        small = dataclasses.replace(self.model_config, dim=32, layers=2, heads=2)
+        tokenizer = VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)
+        return dataclasses.replace(self, model_config=small, batch_size=4, tokenizer_model=tokenizer,
+                                   data=tiny_data(self.data))
+
+    def text_to_image(self, model: ClipGenGPT, options: Any = None, device: str = "cpu") -> TextToImage:
+        """captions, generator -> images: mini-CLIP's text embedding of each caption (moved across the modality
+        gap with `bridge`) in place of an image embedding, then tokens as for the DALL-E model."""
+        from ..metrics.alignment import embed_captions
+
+        options = self.options(options)
+        clip = frozen_clip(device)
+
+        def codes(captions: list[str], k: int, generator: torch.Generator) -> torch.Tensor:
+            if isinstance(captions, str):
+                raise ValueError("expected a list of captions, got one string; wrap it in a list")
+            embedding = embed_captions(clip, captions).to(device)
+            if options.bridge:
+                embedding = model.bridge(embedding)
+            return model.generate(embedding.repeat_interleave(k, 0), generator, options.guidance_scale,
+                                   options.temperature, options.top_k, options.top_p)
+
+        return decode_and_rerank(codes, image_tokenizer_of(model, device), options, device)
+
+    def evaluate(self, model: ClipGenGPT, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
+        from ..nn import count_parameters
+
+        options = self.options(options)
+        device = model_device(model)
+        return protocol_metrics(self.text_to_image(model, options, device), n, seed, device, self.name, options,
+                                parameters=count_parameters(model))
+
+
+PRESETS.append(
+    ClipGenRecipe(
+        "clipgen-birds32", "CLIP-GEN-style GPT: the 64 VQ-VAE tokens of an image from its mini-CLIP image embedding, "
+        "trained without captions; prompts enter through the text embedding",
+        ClipGenConfig(), TrainConfig(steps=2400, lr=1e-3, betas=(0.9, 0.95), warmup_steps=200, weight_decay=0.01,
+                                     ema_decay=0.999, ema_warmup=True, seed=0), batch_size=64,
+        sampling=ClipGenSampling()))

@@ -186,6 +186,11 @@ def frozen_clip(device: str = "cpu") -> nn.Module:
     return zoo.load("clip-birds", device=device).requires_grad_(False)
 
 
+def tiny_data(data: DataConfig, images: int = 64) -> DataConfig:
+    """The data config of a tiny test recipe: the first `images` images of each split."""
+    return dataclasses.replace(data, limit=images)
+
+
 def model_device(model: nn.Module) -> str:
     return str(next(model.parameters()).device)
 

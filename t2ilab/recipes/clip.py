@@ -11,7 +11,7 @@ from ..clip import CLIPConfig, MiniCLIP
 from ..data import synthbirds
 from ..data.augment import augment, batch_generator, to_unit_range
 from ..train import Phase, TrainConfig
-from .base import Job, Recipe
+from .base import Job, Recipe, tiny_data
 
 
 @dataclass
@@ -25,7 +25,8 @@ class CLIPRecipe(Recipe):
         data = self.data.load("train")
         tokenizer = synthbirds.word_tokenizer(max_length=self.model_config.max_length)
         model_cfg = dataclasses.replace(self.model_config, vocab_size=len(tokenizer), pad_id=tokenizer.pad_id)
-        all_ids = torch.stack([tokenizer.encode_batch(list(c)) for c in data.captions])  # (N, 10, T)
+        all_ids = torch.stack([tokenizer.encode_batch(list(c), "replace", truncate=True)
+                              for c in data.captions])  # (N, 10, T); training text read in bulk
         images, batch_size = data.images, self.batch_size  # (N, 3, S, S) uint8
 
         def batch_fn(step: int, rank: int, world: int):
@@ -46,7 +47,7 @@ class CLIPRecipe(Recipe):
 
     def tiny(self) -> "CLIPRecipe":
         small = CLIPConfig(text_dim=32, text_layers=1, text_heads=2, image_channels=(8, 16, 16), embed_dim=16)
-        return dataclasses.replace(self, model_config=small, batch_size=8)
+        return dataclasses.replace(self, model_config=small, batch_size=8, data=tiny_data(self.data))
 
     def evaluate(self, model: MiniCLIP, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
         """R-precision on real test pairs: each test image's caption among itself and 99 other test captions."""

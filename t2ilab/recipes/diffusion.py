@@ -14,7 +14,7 @@ from ..diffusion import UNet, UNetConfig, as_denoiser, ddim_sample, ddpm_sample,
 from ..diffusion.pipeline import condition_from_ids, encode_captions, text_model_fn
 from ..nn import count_parameters
 from ..train import Phase, TrainConfig
-from .base import Job, Recipe, TextToImage, frozen_clip, model_device, protocol_metrics
+from .base import Job, Recipe, TextToImage, frozen_clip, model_device, protocol_metrics, tiny_data
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ class DiffusionRecipe(Recipe):
         clip = all_ids = None
         if conditional:
             clip = frozen_clip(cfg.device)
-            all_ids = torch.stack([clip.tokenizer.encode_batch(list(c)) for c in data.captions])  # (N, 10, T)
+            all_ids = torch.stack([clip.tokenizer.encode_batch(list(c), "replace", truncate=True)
+                              for c in data.captions])  # (N, 10, T); training text read in bulk
 
         def batch_fn(step: int, rank: int, world: int):
             g = batch_generator(cfg.seed, step, rank)
@@ -84,7 +85,7 @@ class DiffusionRecipe(Recipe):
 
     def tiny(self) -> "DiffusionRecipe":
         small = dataclasses.replace(self.model_config, channels=(8, 16, 16), time_dim=32, attention_heads=2)
-        return dataclasses.replace(self, model_config=small, batch_size=4)
+        return dataclasses.replace(self, model_config=small, batch_size=4, data=tiny_data(self.data))
 
     def text_to_image(self, unet: UNet, options: Any = None, device: str = "cpu") -> TextToImage:
         """captions, generator -> images: DDIM (or DDPM) on the U-Net's own schedule, with CFG when text-conditional."""

@@ -13,7 +13,7 @@ from ..data import BIRD_GROUPS, NUISANCE_GROUPS
 from ..data.augment import batch_generator, random_flip, random_shift, to_unit_range
 from ..metrics.evaluator import BirdEvaluator, EvaluatorConfig
 from ..train import Phase, TrainConfig
-from .base import Job, Recipe
+from .base import Job, Recipe, tiny_data
 
 
 @dataclass
@@ -54,7 +54,7 @@ class EvaluatorRecipe(Recipe):
 
     def tiny(self) -> "EvaluatorRecipe":
         return dataclasses.replace(self, model_config=EvaluatorConfig(channels=(8, 16, 16), feature_dim=32),
-                                   batch_size=8)
+                                   batch_size=8, data=tiny_data(self.data))
 
     @torch.no_grad()
     def evaluate(self, model: BirdEvaluator, n: int | None = None, seed: int = 0,

@@ -19,7 +19,7 @@ from ..diffusion import as_denoiser, ddim_sample, get_schedule, gradient_guidanc
 from ..diffusion.noisy import (NoisyAttributeClassifier, NoisyClassifierConfig, NoisyCLIPConfig, NoisyImageTower,
                                classifier_score, clip_score)
 from ..train import Phase, TrainConfig
-from .base import Job, Recipe, TextToImage, frozen_clip, model_device, protocol_metrics
+from .base import Job, Recipe, TextToImage, frozen_clip, model_device, protocol_metrics, tiny_data
 
 NOISE_LEVELS = (0, 250, 500, 750, 999)  # the timesteps at which the judges' own accuracy is reported
 
@@ -119,7 +119,7 @@ class NoisyClassifierRecipe(JudgeRecipe):
 
     def tiny(self) -> "NoisyClassifierRecipe":
         small = dataclasses.replace(self.model_config, channels=(8, 16, 16), time_dim=32)
-        return dataclasses.replace(self, model_config=small, batch_size=8)
+        return dataclasses.replace(self, model_config=small, batch_size=8, data=tiny_data(self.data))
 
     def score_fn(self, judge, captions, device):
         return classifier_score(judge, captions)
@@ -147,7 +147,8 @@ class NoisyCLIPRecipe(JudgeRecipe):
         cfg = self.config(**overrides)
         data = self.data.load("train")
         clip = frozen_clip(cfg.device)
-        all_ids = torch.stack([clip.tokenizer.encode_batch(list(c)) for c in data.captions])  # (N, 10, T)
+        all_ids = torch.stack([clip.tokenizer.encode_batch(list(c), "replace", truncate=True)
+                              for c in data.captions])  # (N, 10, T); training text read in bulk
         logit_scale = float(clip.log_scale.clamp(max=math.log(100.0)).exp())
 
         def batch_fn(step: int, rank: int, world: int):
@@ -175,7 +176,7 @@ class NoisyCLIPRecipe(JudgeRecipe):
 
     def tiny(self) -> "NoisyCLIPRecipe":
         small = dataclasses.replace(self.model_config, channels=(8, 16, 16), time_dim=32)
-        return dataclasses.replace(self, model_config=small, batch_size=8)
+        return dataclasses.replace(self, model_config=small, batch_size=8, data=tiny_data(self.data))
 
     def score_fn(self, judge, captions, device):
         from ..metrics.alignment import embed_captions

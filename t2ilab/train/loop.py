@@ -191,7 +191,8 @@ def train(model: nn.Module, step_fn: "StepFn | list[Phase]", batch_fn: BatchFn, 
             return
         save_checkpoint(checkpoint_path, {
             "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-            "optimizers": {p.name: o.state_dict() for p, o in zip(phases, optimizers)}, "step": step, "rng": rng_state(), "history": history,
+            "optimizers": {p.name: o.state_dict() for p, o in zip(phases, optimizers)}, "step": step,
+            "rng": rng_state(), "history": history,
             "wall_seconds": wall_before + time.perf_counter() - started, "config": _jsonable(asdict(cfg)),
             "extra": extra_state or {},
         })

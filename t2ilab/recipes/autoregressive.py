@@ -262,9 +262,10 @@ class DalleRecipe(Recipe):
 
 
 PRESETS.append(
+    # 3,600 steps of batch 64: about 0.55 s per step on two cores (captions trimmed to their batch's longest), 33 min
     DalleRecipe(
         "dalle-birds32", "DALL-E-style GPT: SentencePiece caption tokens, then the 64 VQ-VAE tokens of the image",
-        DalleConfig(), TrainConfig(steps=2400, lr=1e-3, betas=(0.9, 0.95), warmup_steps=200, weight_decay=0.01,
+        DalleConfig(), TrainConfig(steps=3600, lr=1e-3, betas=(0.9, 0.95), warmup_steps=200, weight_decay=0.01,
                                    ema_decay=0.999, ema_warmup=True, seed=0), batch_size=64,
         sampling=TokenSampling()))
 

@@ -182,8 +182,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     _check_device(args.device)
-    if args.n is not None and args.n < 1:
-        raise UsageError(f"--n must be a positive number of test items, got {args.n}")
+    if args.n is not None:
+        from .metrics.protocol import MIN_N
+
+        smallest = MIN_N if preset.role in ("generator", "judge") else 1  # k-NN metrics need a few neighbours
+        if not smallest <= args.n <= TEST_IMAGES:
+            raise UsageError(f"--n must be between {smallest} and {TEST_IMAGES} (the test split) for {args.name}, "
+                             f"got {args.n}")
     if not 0 <= args.seed < 2 ** 32:
         raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {args.seed}")
     card = zoo.load_card(args.name)
@@ -350,6 +355,9 @@ def _plain(config) -> dict:
     import dataclasses
 
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+TEST_IMAGES = 5794  # SynthBirds-200's (and CUB's) test split
 
 
 class UsageError(Exception):

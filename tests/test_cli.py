@@ -135,7 +135,9 @@ def test_resume_refuses_another_preset_or_model_config_and_fewer_steps(tmp_path,
     (["evaluate", "clip-birds", "--device", "cuda:7"], "device 'cuda:7' is not available here"),
     (["evaluate", "clip-birds", "--device", "tpu"], "unknown device 'tpu'"),
     (["evaluate", "clip-birds", "--seed", "-1"], "--seed must be between 0 and 2**32 - 1"),
-    (["evaluate", "clip-birds", "--n", "0"], "--n must be a positive number"),
+    (["evaluate", "clip-birds", "--n", "0"], "--n must be between 1 and 5794"),
+    (["evaluate", "diffusion-text-birds32", "--n", "3"], "--n must be between 10 and 5794"),
+    (["evaluate", "diffusion-text-birds32", "--n", "1000000000"], "--n must be between 10 and 5794"),
     (["train", "clip-birds", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
 ])
 def test_bad_options_are_one_line_errors(argv, expected, capsys):

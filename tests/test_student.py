@@ -33,9 +33,11 @@ def test_no_solution_text_survives_and_exercises_stay(tmp_path):
         original = json.loads((BOOK / path.name).read_text())
         student = path.read_text()
         bodies = solution_bodies(original)
-        assert bodies, path.name  # every chapter has solutions to hide
+        if "{exercise}" in json.dumps(original):
+            assert bodies, path.name  # every chapter with exercises has solutions to hide
         assert "{solution}" not in student and not [b for b in bodies if json.dumps(b)[1:-1] in student], path.name
-        assert student.count("{exercise}") == json.dumps(original).count("{exercise}") and NOTE in student
+        assert student.count("{exercise}") == json.dumps(original).count("{exercise}")
+        assert (NOTE in student) == bool(bodies)
         assert all(not c.get("outputs") for c in json.loads(student)["cells"])
 
 
@@ -51,7 +53,8 @@ def test_a_student_notebook_runs_up_to_its_first_exercise(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     from nbclient import NotebookClient
 
-    path = write_student_edition(BOOK, tmp_path)[0]
+    path = tmp_path / "birds_captions_tokens.ipynb"  # the first chapter, and the quickest
+    write_student_edition(BOOK, tmp_path)
     notebook = nbformat.read(path, as_version=4)
     first = next(i for i, c in enumerate(notebook.cells) if "{exercise}" in c.source)
     notebook.cells = notebook.cells[:first]

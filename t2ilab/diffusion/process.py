@@ -77,15 +77,43 @@ def noise_from_v(x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor, schedule: 
     return ab.sqrt() * v + (1 - ab).sqrt() * x_t
 
 
-def diffusion_loss(model_fn: ModelFn, x_start: torch.Tensor, schedule: Schedule, prediction: Prediction = "eps",
-                   t: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
-    """L_simple for a network that outputs eps (Eq. 14) or v: the mean squared error against that target."""
+def snr(schedule: Schedule, t: torch.Tensor) -> torch.Tensor:
+    """Signal-to-noise ratio of step t: alpha_bar_t / (1 - alpha_bar_t) (float64, on t's device)."""
+    ab = schedule.alphas_cumprod.to(t.device)[t]
+    return ab / (1 - ab)
+
+
+def min_snr_weights(schedule: Schedule, t: torch.Tensor, gamma: float, prediction: Prediction) -> torch.Tensor:
+    """Min-SNR-gamma loss weights (Hang et al., 2023, "Efficient Diffusion Training via Min-SNR Weighting").
+
+    Their rule weights the x_0 error by min(SNR_t, gamma), so that the easy low-noise steps no longer dominate
+    the gradient. Expressed for the target the network regresses (the x_0 error is the eps error times SNR, and
+    the v error times SNR + 1): w_t = min(SNR_t, gamma) / SNR_t for eps, min(SNR_t, gamma) / (SNR_t + 1) for v.
+    """
+    ratio = snr(schedule, t)
+    clipped = ratio.clamp(max=gamma)
     if prediction == "eps":
-        return noise_prediction_loss(model_fn, x_start, schedule, t, noise)
-    if prediction != "v":
+        return (clipped / ratio).float()
+    if prediction == "v":
+        return (clipped / (ratio + 1)).float()
+    raise ValueError(f"prediction must be 'eps' or 'v', got {prediction!r}")
+
+
+def diffusion_loss(model_fn: ModelFn, x_start: torch.Tensor, schedule: Schedule, prediction: Prediction = "eps",
+                   t: torch.Tensor | None = None, noise: torch.Tensor | None = None,
+                   min_snr_gamma: float | None = None) -> torch.Tensor:
+    """L_simple for a network that outputs eps (Eq. 14) or v: the mean squared error against that target; with
+    `min_snr_gamma`, each example's error weighted by `min_snr_weights`."""
+    if prediction not in ("eps", "v"):
         raise ValueError(f"prediction must be 'eps' or 'v', got {prediction!r}")
+    if prediction == "eps" and min_snr_gamma is None:
+        return noise_prediction_loss(model_fn, x_start, schedule, t, noise)
     if t is None:
         t = torch.randint(schedule.num_steps, (len(x_start),), device=x_start.device)
     if noise is None:
         noise = torch.randn_like(x_start)
-    return F.mse_loss(model_fn(q_sample(x_start, t, noise, schedule), t), v_target(x_start, noise, t, schedule))
+    target = noise if prediction == "eps" else v_target(x_start, noise, t, schedule)
+    error = (model_fn(q_sample(x_start, t, noise, schedule), t) - target).pow(2).flatten(1).mean(1)  # (B,)
+    if min_snr_gamma is None:
+        return error.mean()
+    return (min_snr_weights(schedule, t, min_snr_gamma, prediction).to(error.dtype) * error).mean()

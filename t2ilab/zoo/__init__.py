@@ -140,7 +140,8 @@ def _attach_card_data(model: nn.Module, card: dict[str, Any]) -> None:
 
 
 def git_commit() -> str:
-    """HEAD of the repository this package lives in, with '-dirty' if tracked files have changes."""
+    """HEAD of the repository this package lives in, with '-dirty' if tracked files have changes; where there is no
+    repository, $T2ILAB_COMMIT (set by whoever copied the tree) or "unknown"."""
     root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -148,8 +149,8 @@ def git_commit() -> str:
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True, check=True).stdout.strip()
         return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    except (OSError, subprocess.CalledProcessError):  # a copy without .git (e.g. on a lent GPU machine)
+        return os.environ.get("T2ILAB_COMMIT", "unknown")
 
 
 def machine_description(device: str) -> dict[str, Any]:

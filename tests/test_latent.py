@@ -1,0 +1,118 @@
+"""Latent diffusion: the autoencoder round trip and its scale factor, min-SNR weights against their formula,
+classifier-free guidance on the latent U-Net, a released latent model that loads with its scale and tokenizer."""
+import math
+
+import pytest
+import torch
+
+from t2ilab import zoo
+from t2ilab.autoregressive import VQVAE, VQVAEConfig
+from t2ilab.diffusion import get_schedule
+from t2ilab.diffusion.latent import LatentUNet, decode_latents, encode_latents, latent_scale_factor
+from t2ilab.diffusion.pipeline import text_model_fn
+from t2ilab.diffusion.process import diffusion_loss, min_snr_weights
+from t2ilab.diffusion.unet import TextCondition
+from t2ilab.recipes import PRESETS
+
+
+@pytest.fixture(scope="module")
+def vqvae():
+    torch.manual_seed(0)
+    return VQVAE(VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)).eval()
+
+
+def test_latent_round_trip_shapes_scale_and_the_tokenizers_own_path(vqvae):
+    images = torch.rand(6, 3, 32, 32) * 2 - 1
+    raw = encode_latents(vqvae, images, batch_size=4)  # two batches
+    assert raw.shape == (6, 8, 8, 8)
+    scale = latent_scale_factor(raw)
+    scaled = encode_latents(vqvae, images, scale)
+    assert scaled.std().item() == pytest.approx(1.0, rel=1e-4)
+    assert torch.allclose(scaled, raw * scale)
+    # quantised decoding is the tokenizer's own encode -> decode; continuous decoding skips the codebook
+    expected = vqvae.decode(vqvae.encode(images)).clamp(-1, 1)
+    assert torch.allclose(decode_latents(vqvae, scaled, scale), expected, atol=1e-5)
+    with torch.no_grad():
+        direct = vqvae.decoder(vqvae.encode_latents(images)).clamp(-1, 1)
+    assert torch.allclose(decode_latents(vqvae, scaled, scale, quantize=False), direct, atol=1e-5)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_min_snr_weights_match_their_formula(prediction):
+    schedule, gamma = get_schedule("cosine"), 5.0
+    f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2  # cosine alpha_bar, closed form
+    t = torch.tensor([0, 100, 300, 500, 800, 900])  # beta clipping bends the last steps
+    weights = min_snr_weights(schedule, t, gamma, prediction)
+    for i, step in enumerate(t.tolist()):
+        ab = f(step + 1) / f(0)
+        snr = ab / (1 - ab)
+        expected = min(snr, gamma) / (snr if prediction == "eps" else snr + 1)
+        assert weights[i].item() == pytest.approx(expected, rel=1e-5)
+    assert weights[0] < weights[-1] if prediction == "eps" else True  # clean steps are down-weighted
+
+
+def test_min_snr_loss_is_the_weighted_mean_of_per_example_errors():
+    schedule = get_schedule("cosine")
+    x0, noise = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+    t = torch.tensor([5, 200, 600, 990])
+    model_fn = lambda x_t, s: 0.5 * x_t  # any fixed function
+    plain = diffusion_loss(model_fn, x0, schedule, "v", t=t, noise=noise)
+    weighted = diffusion_loss(model_fn, x0, schedule, "v", t=t, noise=noise, min_snr_gamma=5.0)
+    ab = schedule.alphas_cumprod[t].float().view(-1, 1, 1, 1)
+    x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+    per_example = (0.5 * x_t - (ab.sqrt() * noise - (1 - ab).sqrt() * x0)).pow(2).mean((1, 2, 3))
+    assert plain.item() == pytest.approx(per_example.mean().item(), rel=1e-5)
+    w = min_snr_weights(schedule, t, 5.0, "v")
+    assert weighted.item() == pytest.approx((w * per_example).mean().item(), rel=1e-5)
+    huge = diffusion_loss(model_fn, x0, schedule, "eps", t=t, noise=noise, min_snr_gamma=1e12)
+    assert huge.item() == pytest.approx(diffusion_loss(model_fn, x0, schedule, "eps", t=t, noise=noise).item(),
+                                        rel=1e-5)  # gamma above every SNR: weights 1 for eps
+
+
+def _latent_unet():
+    recipe = PRESETS["ldm-text-birds32"].tiny()
+    cfg = recipe.model_config.__class__(**{**recipe.model_config.__dict__, "in_channels": 8, "image_size": 8})
+    torch.manual_seed(0)
+    unet = LatentUNet(cfg).eval()
+    for p in unet.parameters():  # a non-trivial network: the zero-initialised output layer would hide everything
+        p.data.normal_(0, 0.2)
+    return unet
+
+
+def test_latent_cfg_at_scale_1_is_the_conditional_and_at_0_the_unconditional_prediction():
+    unet = _latent_unet()
+    cfg = unet.cfg
+    text = TextCondition(torch.randn(2, 5, cfg.word_dim), torch.nn.functional.normalize(torch.randn(2, cfg.sentence_dim)),
+                         torch.zeros(2, 5, dtype=torch.bool), torch.zeros(2, dtype=torch.bool))
+    z, t = torch.randn(2, 8, 8, 8), torch.tensor([10, 700])
+    with torch.no_grad():
+        conditional = text_model_fn(unet, text, 1.0)(z, t)
+        unconditional = text_model_fn(unet, text, 0.0)(z, t)
+        guided = text_model_fn(unet, text, 3.0)(z, t)
+    from t2ilab.diffusion import as_denoiser
+
+    with torch.no_grad():
+        assert torch.allclose(conditional, as_denoiser(unet)(z, t, text), atol=1e-6)
+        assert torch.allclose(unconditional, as_denoiser(unet)(z, t, text.as_null()), atol=1e-6)
+    assert not torch.allclose(conditional, unconditional)
+    assert torch.allclose(guided, unconditional + 3 * (conditional - unconditional), atol=1e-5)
+
+
+def test_a_released_latent_model_loads_with_its_scale_and_tokenizer(tmp_path, monkeypatch):
+    import shutil
+
+    for suffix in (".json", ".safetensors"):  # the text encoder it reads
+        shutil.copy(zoo.weights_dir() / f"clip-birds{suffix}", tmp_path)
+    monkeypatch.setenv("T2ILAB_ZOO", str(tmp_path))
+    recipe = PRESETS["ldm-text-birds32"].tiny()
+    job = recipe.build_job(steps=1)
+    assert job.model.latent_scale.item() == pytest.approx(job.card_extra["latent_scale"])
+    assert job.card_extra["latent_scale"] != 1.0
+    zoo.release("ldm-tiny", job.model, {"family": "diffusion", "role": "generator", "command": "test",
+                                        **job.card_extra})
+    loaded = zoo.load("ldm-tiny")
+    assert isinstance(loaded, LatentUNet)
+    assert loaded.latent_scale.item() == pytest.approx(job.card_extra["latent_scale"], rel=1e-3)  # stored in fp16
+    assert loaded.vqvae_record == zoo.load_card("ldm-tiny")["vqvae"]
+    images = recipe.text_to_image(loaded, {"steps": 2})(["a small bird"], torch.Generator().manual_seed(0))
+    assert images.shape == (1, 3, 32, 32)

@@ -5,7 +5,8 @@ latent space").
     python benchmarks/latent_recipes.py --n 300                      # every variant, the preset's full budget
     python benchmarks/latent_recipes.py --n 300 --device cuda --minutes 4
 
-A variant changes one switch of the preset: min-SNR-gamma weighting off, a larger batch with fewer steps or the
+A variant changes one switch of the preset: the latent map (how many principal components of the tokenizer's
+latents, one scale or one per coordinate), min-SNR-gamma weighting off, a larger batch with fewer steps or the
 reverse, the condition-dropout share. Every variant sees the same number of training examples (steps x batch =
 --fraction of the preset's), which on a CPU is the same compute: a step's cost grows in proportion to its batch
 (`--time-cpu` measures it and stores seconds per step per batch size in the record). On a GPU, --minutes boxes the
@@ -24,7 +25,9 @@ import time
 from pathlib import Path
 
 VARIANTS = {
-    "preset (min-SNR 5, batch 128, dropout 0.15)": {},
+    "preset (8 whitened components, min-SNR 5, batch 128, dropout 0.15)": {},
+    "8 components, one shared scale (LDM's scale factor)": {"whiten": False},
+    "all 64 channels, whitened": {"components": 64},
     "plain v-loss (no min-SNR weighting)": {"min_snr_gamma": None},
     "batch 256, half the steps": {"batch_size": 256},
     "batch 64, twice the steps": {"batch_size": 64},

@@ -8,7 +8,7 @@ import torch
 from t2ilab import zoo
 from t2ilab.autoregressive import VQVAE, VQVAEConfig
 from t2ilab.diffusion import get_schedule
-from t2ilab.diffusion.latent import LatentUNet, decode_latents, encode_latents, latent_scale_factor
+from t2ilab.diffusion.latent import LatentUNet, LatentUNetConfig, decode_latents, encode_latents, fit_latent_map
 from t2ilab.diffusion.pipeline import text_model_fn
 from t2ilab.diffusion.process import diffusion_loss, min_snr_weights
 from t2ilab.diffusion.unet import TextCondition
@@ -25,16 +25,28 @@ def test_latent_round_trip_shapes_scale_and_the_tokenizers_own_path(vqvae):
     images = torch.rand(6, 3, 32, 32) * 2 - 1
     raw = encode_latents(vqvae, images, batch_size=4)  # two batches
     assert raw.shape == (6, 8, 8, 8)
-    scale = latent_scale_factor(raw)
-    scaled = encode_latents(vqvae, images, scale)
-    assert scaled.std().item() == pytest.approx(1.0, rel=1e-4)
-    assert torch.allclose(scaled, raw * scale)
+    # all components, one shared scale: LDM's scale factor, 1 / std of every latent entry after centring
+    full = fit_latent_map(raw, 8, whiten=False)
+    y = full.forward(raw)
+    assert y.shape == raw.shape and y.std().item() == pytest.approx(1.0, rel=1e-3)
+    assert torch.allclose(full.inverse(y), raw, atol=1e-4)  # orthonormal basis: an exact round trip
+    # fewer, whitened components: unit variance per channel, and the best rank-k reconstruction (PCA)
+    small = fit_latent_map(raw, 3)
+    y = small.forward(raw)
+    assert y.shape == (6, 3, 8, 8)
+    assert torch.allclose(y.transpose(0, 1).flatten(1).std(1), torch.ones(3), atol=1e-3)
+    flat = raw.permute(0, 2, 3, 1).reshape(-1, 8).double()
+    centred = flat - flat.mean(0)
+    u, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    best = (u[:, :3] * s[:3]) @ vh[:3] + flat.mean(0)  # Eckart-Young: the best rank-3 approximation
+    assert torch.allclose(small.inverse(y).permute(0, 2, 3, 1).reshape(-1, 8).double(), best, atol=1e-4)
+    assert torch.allclose(encode_latents(vqvae, images, small), y, atol=1e-5)
     # quantised decoding is the tokenizer's own encode -> decode; continuous decoding skips the codebook
     expected = vqvae.decode(vqvae.encode(images)).clamp(-1, 1)
-    assert torch.allclose(decode_latents(vqvae, scaled, scale), expected, atol=1e-5)
+    assert torch.allclose(decode_latents(vqvae, full.forward(raw), full, quantize=True), expected, atol=1e-4)
     with torch.no_grad():
-        direct = vqvae.decoder(vqvae.encode_latents(images)).clamp(-1, 1)
-    assert torch.allclose(decode_latents(vqvae, scaled, scale, quantize=False), direct, atol=1e-5)
+        direct = vqvae.decoder(raw).clamp(-1, 1)
+    assert torch.allclose(decode_latents(vqvae, raw), direct, atol=1e-6)
 
 
 @pytest.mark.parametrize("prediction", ["eps", "v"])
@@ -71,7 +83,7 @@ def test_min_snr_loss_is_the_weighted_mean_of_per_example_errors():
 
 def _latent_unet():
     recipe = PRESETS["ldm-text-birds32"].tiny()
-    cfg = recipe.model_config.__class__(**{**recipe.model_config.__dict__, "in_channels": 8, "image_size": 8})
+    cfg = LatentUNetConfig(**{**recipe.model_config.__dict__, "in_channels": 8, "image_size": 8})
     torch.manual_seed(0)
     unet = LatentUNet(cfg).eval()
     for p in unet.parameters():  # a non-trivial network: the zero-initialised output layer would hide everything
@@ -106,13 +118,14 @@ def test_a_released_latent_model_loads_with_its_scale_and_tokenizer(tmp_path, mo
     monkeypatch.setenv("T2ILAB_ZOO", str(tmp_path))
     recipe = PRESETS["ldm-text-birds32"].tiny()
     job = recipe.build_job(steps=1)
-    assert job.model.latent_scale.item() == pytest.approx(job.card_extra["latent_scale"])
-    assert job.card_extra["latent_scale"] != 1.0
+    assert job.model.latent_scale.tolist() == pytest.approx(job.card_extra["latent_scale"], rel=1e-4)
+    assert job.model.latent_basis.shape == (4, 8)  # 4 components of the tiny tokenizer's 8 channels
     zoo.release("ldm-tiny", job.model, {"family": "diffusion", "role": "generator", "command": "test",
                                         **job.card_extra})
     loaded = zoo.load("ldm-tiny")
     assert isinstance(loaded, LatentUNet)
-    assert loaded.latent_scale.item() == pytest.approx(job.card_extra["latent_scale"], rel=1e-3)  # stored in fp16
+    for name in ("latent_mean", "latent_basis", "latent_scale"):  # stored in fp16
+        assert torch.allclose(getattr(loaded, name), getattr(job.model, name), rtol=1e-3, atol=1e-3)
     assert loaded.vqvae_record == zoo.load_card("ldm-tiny")["vqvae"]
     images = recipe.text_to_image(loaded, {"steps": 2})(["a small bird"], torch.Generator().manual_seed(0))
     assert images.shape == (1, 3, 32, 32)

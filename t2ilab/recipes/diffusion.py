@@ -11,7 +11,7 @@ import torch
 from ..clip import CLIPConfig
 from ..data.augment import augment, batch_generator, to_unit_range
 from ..diffusion import UNet, UNetConfig, as_denoiser, ddim_sample, ddpm_sample, diffusion_loss
-from ..diffusion.latent import LatentUNet, decode_latents, encode_latents, latent_scale_factor
+from ..diffusion.latent import LatentUNet, LatentUNetConfig, decode_latents, encode_latents, fit_latent_map
 from ..diffusion.pipeline import condition_from_ids, encode_captions, text_model_fn
 from ..nn import count_parameters
 from ..train import Phase, TrainConfig
@@ -131,14 +131,17 @@ class DiffusionRecipe(Recipe):
 @dataclass(frozen=True)
 class LatentSampling(GuidedSampling):
     """A latent model's sampling: as `GuidedSampling`, and whether the decoder snaps each latent to its nearest
-    codebook entry first (the VQ decoder's own input) or decodes the continuous latent."""
+    codebook entry first (the VQ decoder's own input) or decodes the continuous latent (the default: on real
+    test images it keeps more of the attributes, 98.5% against 95.9% through 8 components)."""
 
-    quantize: bool = True
+    quantize: bool = False
 
 
 @dataclass
 class LatentDiffusionRecipe(DiffusionRecipe):
     tokenizer_model: "str | Any" = "vqvae-birds32"  # a released VQ-VAE, or a VQVAEConfig (untrained; tests)
+    components: int = 8  # principal directions of the tokenizer's latents that are diffused (latent.LatentMap)
+    whiten: bool = True  # each coordinate scaled to unit variance; False: one shared scale (LDM's scale factor)
 
     model_class: ClassVar[type] = LatentUNet
 
@@ -150,12 +153,13 @@ class LatentDiffusionRecipe(DiffusionRecipe):
         vqvae = load_image_tokenizer(self.tokenizer_model, cfg.device)
         x = to_unit_range(data.images)
         raw = torch.stack([encode_latents(vqvae, v).cpu() for v in (x, x.flip(-1))])  # (2, N, C, h, w): flips
-        scale = latent_scale_factor(raw)
-        latents = raw * scale
-        model_cfg = dataclasses.replace(self.model_config, in_channels=latents.shape[2], image_size=latents.shape[-1])
+        latent_map = fit_latent_map(raw[0], self.components, self.whiten)
+        latents = torch.stack([latent_map.forward(r) for r in raw])  # (2, N, k, h, w)
+        model_cfg = LatentUNetConfig(**{**dataclasses.asdict(self.model_config), "in_channels": self.components,
+                                        "image_size": raw.shape[-1], "autoencoder_channels": raw.shape[2]})
         torch.manual_seed(cfg.seed)  # the initial weights are part of the run's seed
         unet = LatentUNet(model_cfg)
-        unet.latent_scale.fill_(scale)
+        unet.set_latent_map(latent_map)
         unet.vqvae_record = tokenizer_record(self.tokenizer_model)  # as `zoo.load` attaches it from the card
         clip = frozen_clip(cfg.device)
         all_ids = torch.stack([clip.tokenizer.encode_batch(list(c), "replace", truncate=True)
@@ -169,7 +173,8 @@ class LatentDiffusionRecipe(DiffusionRecipe):
             which = torch.randint(all_ids.shape[1], (batch_size,), generator=g)
             return latents[flip, idx], all_ids[idx, which], torch.rand(batch_size, generator=g) < drop_share
 
-        extra = {"condition_dropout": drop_share, "latent_scale": scale, "vqvae": unet.vqvae_record}
+        extra = {"condition_dropout": drop_share, "vqvae": unet.vqvae_record, "latent_components": self.components,
+                 "latent_whiten": self.whiten, "latent_scale": [round(float(v), 5) for v in latent_map.scale]}
         if self.min_snr_gamma is not None:
             extra["min_snr_gamma"] = self.min_snr_gamma
         return Job(unet, [Phase("train", self._step_fn(clip, as_denoiser(unet).schedule))], batch_fn, cfg, extra)
@@ -179,7 +184,7 @@ class LatentDiffusionRecipe(DiffusionRecipe):
 
         small = dataclasses.replace(self.model_config, channels=(8, 16), time_dim=32, attention_heads=2)
         tokenizer = VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)
-        return dataclasses.replace(self, model_config=small, batch_size=4, tokenizer_model=tokenizer,
+        return dataclasses.replace(self, model_config=small, batch_size=4, tokenizer_model=tokenizer, components=4,
                                    data=tiny_data(self.data))
 
     def text_to_image(self, unet: LatentUNet, options: Any = None, device: str = "cpu") -> TextToImage:
@@ -196,7 +201,7 @@ class LatentDiffusionRecipe(DiffusionRecipe):
                 z = ddpm_sample(fn, shape, generator=generator, device=device)
             else:
                 z = ddim_sample(fn, shape, num_steps=options.steps, generator=generator, device=device)
-            return decode_latents(vqvae, z, unet.latent_scale, options.quantize)
+            return decode_latents(vqvae, z, unet.latent_map, options.quantize)
 
         return generate
 
@@ -226,14 +231,15 @@ PRESETS = [
 ]
 
 
-def latent_unet_config() -> UNetConfig:
+def latent_unet_config() -> LatentUNetConfig:
     clip = CLIPConfig()
-    # 64-channel 8x8 latents of vqvae-birds32 (in_channels and image_size are set from the tokenizer when built);
-    # two levels, 8x8 and 4x4, both cross-attending to the caption's words. 4.1M parameters, about 0.66 s per
-    # step of batch 128 on two CPU cores (channels (128, 192) with two blocks per level: 11M, 1.35 s)
-    return UNetConfig(image_size=8, in_channels=64, channels=(96, 128), blocks_per_level=1,
-                      cross_attention_levels=(0, 1), word_dim=clip.text_dim, sentence_dim=clip.embed_dim,
-                      prediction="v", schedule="cosine")
+    # k coordinates on the 8x8 grid of vqvae-birds32 (in_channels, image_size and autoencoder_channels are set from
+    # the tokenizer and `components` when built); two levels, 8x8 and 4x4, both cross-attending to the caption.
+    # 4M parameters, about 0.6 s per step of batch 128 on two CPU cores (channels (128, 192) with two blocks
+    # per level: 11M, 1.35 s)
+    return LatentUNetConfig(image_size=8, in_channels=8, channels=(96, 128), blocks_per_level=1,
+                            cross_attention_levels=(0, 1), word_dim=clip.text_dim, sentence_dim=clip.embed_dim,
+                            prediction="v", schedule="cosine")
 
 
 PRESETS.append(LatentDiffusionRecipe(

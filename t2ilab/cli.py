@@ -95,6 +95,7 @@ def _train(args: argparse.Namespace) -> int:
                 "final_loss": result.history[-1]["loss"], "metrics": metrics, **job.card_extra}
         path = zoo.release(preset.name, final.cpu(), card)
         print(f"  released {path} ({path.stat().st_size / 1e6:.1f} MB)\n  metrics: {_short(metrics)}")
+        _flag_judges(metrics)
     return 0
 
 
@@ -195,6 +196,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     model = zoo.load(args.name, device=args.device)
     metrics = preset.evaluate(model, n=args.n, seed=args.seed, options=options)
     print(json.dumps(metrics, indent=2))
+    _flag_judges(metrics)
     if args.write:
         if given:  # a variant: kept beside the card's main metrics, under a label naming its settings
             card.setdefault("evaluations", {})[variant_label(given, options, metrics)] = metrics
@@ -206,6 +208,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         zoo.write_card(args.name, card)
         print(f"updated {args.name}.json")
     return 0
+
+
+def _flag_judges(metrics: dict) -> None:
+    """Say so, on stderr, when the evaluator and the second attribute judge disagree by more than a few points."""
+    from .metrics.protocol import judges_disagree
+
+    warning = judges_disagree(metrics)
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr)
 
 
 def _sampling_options(args: argparse.Namespace) -> dict[str, str]:

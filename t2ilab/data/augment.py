@@ -40,3 +40,4 @@ def augment(images: torch.Tensor, g: torch.Generator, max_shift: float = 2.0) ->
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     """uint8 images in [0, 255] -> float in [-1, 1]."""
     return images.float() / 127.5 - 1.0
+

@@ -129,6 +129,8 @@ class EvalResult:
     attribute_accuracy_per_group: dict[str, float]
     r_precision: float
     nearest_train_ratio: float
+    judge_attribute_accuracy: float | None = None  # by the second judge, when it is released
+    judge_attribute_accuracy_per_group: dict[str, float] | None = None
     parameters: int | None = None
     images_per_second: float | None = None
     batch_size: int | None = None
@@ -142,19 +144,25 @@ class EvalResult:
         return json.dumps(self.to_dict(), indent=2)
 
 
+EVALUATOR, SECOND_JUDGE = "evaluator-birds", "attribute-judge-birds"
+JUDGES_AGREE = 0.05  # largest gap between the two judges' attribute accuracies that is not flagged
+
+
 class Judges(NamedTuple):
     """The frozen models of the protocol, with features of the real data they compare against."""
 
     evaluator: torch.nn.Module
     clip: torch.nn.Module
     train_features: torch.Tensor  # evaluator features of all real training images
+    attribute_judge: torch.nn.Module | None = None  # the second, independent attribute judge (metrics.judge)
 
 
 _JUDGES: dict[str, Judges] = {}
 
 
 def load_judges(device: str = "cpu") -> Judges:
-    """The released `evaluator-birds` and `clip-birds`, and training-set features (cached per process)."""
+    """The released `evaluator-birds`, `clip-birds` and (once released) the second attribute judge, and
+    training-set features (cached per process)."""
     if device not in _JUDGES:
         from .. import zoo
 
@@ -162,7 +170,8 @@ def load_judges(device: str = "cpu") -> Judges:
         clip = zoo.load("clip-birds", device=device)
         train = SynthBirds("train", image_size=evaluator.cfg.image_size)
         train_features, _, _ = evaluator.predict(train.image_tensor())
-        _JUDGES[device] = Judges(evaluator, clip, train_features)
+        judge = zoo.load(SECOND_JUDGE, device=device) if SECOND_JUDGE in zoo.available() else None
+        _JUDGES[device] = Judges(evaluator, clip, train_features, judge)
     return _JUDGES[device]
 
 
@@ -183,7 +192,28 @@ def score_images(images: torch.Tensor, reference: Reference, judges: Judges, see
         "attribute_accuracy": alignment.accuracy, "attribute_accuracy_per_group": alignment.per_group,
         "r_precision": rp.r_precision,
         "nearest_train_ratio": nearest_train_ratio(fake_features, real_features, judges.train_features),
+        **second_judge_scores(images, reference.captions, judges),
     }
+
+
+def second_judge_scores(images: torch.Tensor, captions: list[str], judges: Judges) -> dict:
+    """Attribute accuracy by the second judge (empty without one): it should agree with the evaluator's within a
+    few points (`JUDGES_AGREE`); where it does not, one of them is being fooled."""
+    if judges.attribute_judge is None:
+        return {}
+    second = attribute_accuracy_from_predictions(judges.attribute_judge.predict(images), captions)
+    return {"judge_attribute_accuracy": second.accuracy, "judge_attribute_accuracy_per_group": second.per_group}
+
+
+def judges_disagree(metrics: dict) -> str | None:
+    """A warning when the two judges' attribute accuracies differ by more than `JUDGES_AGREE`, else None."""
+    if "judge_attribute_accuracy" not in metrics:
+        return None
+    gap = metrics["attribute_accuracy"] - metrics["judge_attribute_accuracy"]
+    if abs(gap) <= JUDGES_AGREE:
+        return None
+    return (f"the judges disagree: attribute accuracy {metrics['attribute_accuracy']:.1%} by {EVALUATOR} but "
+            f"{metrics['judge_attribute_accuracy']:.1%} by {SECOND_JUDGE} ({100 * gap:+.1f} points); read both")
 
 
 def alignment_r_precision(images: torch.Tensor, reference: Reference, judges: Judges, seed: int = 0) -> RPrecision:

@@ -243,7 +243,8 @@ def latent_unet_config() -> LatentUNetConfig:
 
 
 PRESETS.append(LatentDiffusionRecipe(
-    "ldm-text-birds32", "latent diffusion: a text-conditional U-Net on vqvae-birds32's 8x8x64 latents, decoded by it",
+    "ldm-text-birds32", "latent diffusion: a text-conditional U-Net on the top 8 principal components of vqvae-birds32's 8x8 "
+    "latents (whitened), decoded by its decoder",
     latent_unet_config(),
     TrainConfig(steps=3600, lr=2e-3, warmup_steps=200, weight_decay=0.0, ema_decay=0.999, ema_warmup=True, seed=0),
     # the recipe compared at 3/8 of this budget (benchmarks/latent_recipes.py on one GPU, N=500; attribute accuracy,

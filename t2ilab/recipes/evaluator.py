@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from ..data import BIRD_GROUPS, NUISANCE_GROUPS
 from ..data.augment import batch_generator, random_flip, random_shift, to_unit_range
 from ..metrics.evaluator import BirdEvaluator, EvaluatorConfig
+from ..metrics.judge import AttributeJudge, AttributeJudgeConfig
 from ..train import Phase, TrainConfig
 from .base import Job, Recipe, tiny_data
 
@@ -77,9 +78,125 @@ class EvaluatorRecipe(Recipe):
         return metrics
 
 
+def degraded_views(images: torch.Tensor, tokenizer=None, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Real images as generated images may look: as they are, blurred (sigma 1 pixel), noised (std 0.1 on the
+    [-1, 1] scale) and, with a tokenizer, passed through it (encode to codes, decode)."""
+    from ..metrics.protocol import corrupt
+
+    views = {"clean": images, "blurred": corrupt(images, "blur", 1.0), "noised": corrupt(images, "noise", 0.1, seed)}
+    if tokenizer is not None:
+        views["tokenized"] = tokenized(tokenizer, images)
+    return views
+
+
+@torch.no_grad()
+def tokenized(tokenizer, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Images through the VQ-VAE and back (nearest codes, decoded, clamped to [-1, 1])."""
+    device = next(tokenizer.parameters()).device
+    return torch.cat([tokenizer(images[s: s + batch_size].to(device)).reconstruction.clamp(-1, 1).cpu()
+                      for s in range(0, len(images), batch_size)])
+
+
+def random_crop(images: torch.Tensor, g: torch.Generator, pad: int = 3) -> torch.Tensor:
+    """A random crop of each reflect-padded image, at whole-pixel offsets of up to `pad`: (B, 3, H, W) -> same."""
+    h, w = images.shape[2:]
+    padded = F.pad(images, (pad, pad, pad, pad), mode="reflect")
+    offsets = torch.randint(2 * pad + 1, (len(images), 2), generator=g).tolist()
+    return torch.stack([padded[i, :, dy: dy + h, dx: dx + w] for i, (dy, dx) in enumerate(offsets)])
+
+
+@dataclass
+class AttributeJudgeRecipe(Recipe):
+    """The second attribute judge (`metrics.judge`): its own architecture, seed and recipe."""
+
+    tokenizer_model: str | None = "vqvae-birds32"  # for the tokenized views; None: no such augmentation (tests)
+    label_smoothing: float = 0.1
+
+    family: ClassVar[str] = "evaluator"
+    role: ClassVar[str] = "evaluator"
+    model_class: ClassVar[type] = AttributeJudge
+
+    def build_job(self, **overrides) -> Job:
+        from ..metrics.protocol import corrupt
+
+        cfg = self.config(**overrides)
+        data = self.data.require("attribute_index", preset=self.name)
+        images, attrs = to_unit_range(data.images), data.attribute_index
+        views = [images]
+        if self.tokenizer_model is not None:
+            from .. import zoo
+
+            views.append(tokenized(zoo.load(self.tokenizer_model), images))  # once, before training
+        batch_size, smoothing = self.batch_size, self.label_smoothing
+
+        def batch_fn(step: int, rank: int, world: int):
+            g = batch_generator(cfg.seed, step, rank)
+            idx = torch.randint(len(images), (batch_size,), generator=g)
+            # a quarter each: clean, blurred, noised, tokenized (clean again when there is no tokenizer)
+            mode = torch.randint(4, (batch_size,), generator=g)
+            x = torch.where((mode == 3)[:, None, None, None] & (len(views) > 1), views[-1][idx], views[0][idx])
+            sigma = 0.4 + 1.1 * torch.rand((), generator=g).item()
+            x = torch.where((mode == 1)[:, None, None, None], corrupt(x, "blur", sigma), x)
+            std = (0.02 + 0.18 * torch.rand(batch_size, generator=g))[:, None, None, None]
+            noised = (x + std * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+            x = torch.where((mode == 2)[:, None, None, None], noised, x)
+            return random_crop(random_flip(x, g)[0], g), attrs[idx]
+
+        def step_fn(model, batch):
+            x, target = batch
+            logits = model(x)
+            loss = sum(F.cross_entropy(logits[gr], target[:, j], label_smoothing=smoothing)
+                       for j, gr in enumerate(BIRD_GROUPS))
+            accuracy = torch.stack([(logits[gr].argmax(1) == target[:, j]).float().mean()
+                                    for j, gr in enumerate(BIRD_GROUPS)]).mean()
+            return loss, {"attribute_acc": float(accuracy)}
+
+        torch.manual_seed(cfg.seed)
+        model_cfg = dataclasses.replace(self.model_config, image_size=self.data.image_size)
+        return Job(AttributeJudge(model_cfg), [Phase("train", step_fn)], batch_fn, cfg,
+                   {"label_smoothing": smoothing, "augmentation_tokenizer": self.tokenizer_model})
+
+    def tiny(self) -> "AttributeJudgeRecipe":
+        return dataclasses.replace(self, model_config=AttributeJudgeConfig(channels=(8, 16, 16)), batch_size=8,
+                                   tokenizer_model=None, data=tiny_data(self.data))
+
+    @torch.no_grad()
+    def evaluate(self, model: AttributeJudge, n: int | None = None, seed: int = 0,
+                 options: Any = None) -> dict[str, Any]:
+        """Attribute accuracy on real test images (the protocol's captions), clean and degraded, for this judge and
+        for the evaluator; per-group accuracy of this judge on clean test images."""
+        from .. import zoo
+        from ..metrics.alignment import attribute_accuracy_from_predictions
+        from ..metrics.protocol import reference_set
+
+        self.options(options)
+        device = next(model.parameters()).device
+        reference = reference_set(n or 2000, seed)
+        tokenizer = zoo.load(self.tokenizer_model, device=device) if self.tokenizer_model else None
+        evaluator = zoo.load("evaluator-birds", device=device) if "evaluator-birds" in zoo.available() else None
+        metrics: dict[str, Any] = {}
+        for view, images in degraded_views(reference.images, tokenizer, seed).items():
+            metrics[f"attribute_accuracy_{view}"] = attribute_accuracy_from_predictions(
+                model.predict(images), reference.captions).accuracy
+            if evaluator is not None:
+                metrics[f"evaluator_attribute_accuracy_{view}"] = attribute_accuracy_from_predictions(
+                    evaluator.predict(images)[2], reference.captions).accuracy
+        test = self.data.load("test")
+        count = n or len(test)
+        predicted = model.predict(test.image_tensor(torch.arange(count)))
+        for j, group in enumerate(BIRD_GROUPS):
+            metrics[f"{group}_accuracy"] = float((predicted[:, j] == test.attribute_index[:count, j]).float().mean())
+        metrics.update(n=count, seed=seed, split="test")
+        return metrics
+
+
 PRESETS = [
     EvaluatorRecipe(
         "evaluator-birds", "species + attribute classifier on real SynthBirds-200 training images (FID-SB features)",
         EvaluatorConfig(), TrainConfig(steps=3000, lr=2e-3, warmup_steps=100, weight_decay=0.05, ema_decay=0.998,
                                        seed=0), batch_size=128),
 ]
+PRESETS.append(AttributeJudgeRecipe(
+    "attribute-judge-birds", "second attribute judge: VGG-style CNN with batch norm, trained on clean, blurred, noised "
+    "and tokenized real training images (label smoothing, crops)", AttributeJudgeConfig(),
+    TrainConfig(steps=3000, lr=2e-3, warmup_steps=100, weight_decay=5e-4, ema_decay=None, seed=7), batch_size=128))

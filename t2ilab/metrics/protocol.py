@@ -210,7 +210,7 @@ def judges_disagree(metrics: dict) -> str | None:
     if "judge_attribute_accuracy" not in metrics:
         return None
     gap = metrics["attribute_accuracy"] - metrics["judge_attribute_accuracy"]
-    if abs(gap) <= JUDGES_AGREE:
+    if round(abs(gap), 9) <= JUDGES_AGREE:  # a gap of exactly the tolerance is not flagged
         return None
     return (f"the judges disagree: attribute accuracy {metrics['attribute_accuracy']:.1%} by {EVALUATOR} but "
             f"{metrics['judge_attribute_accuracy']:.1%} by {SECOND_JUDGE} ({100 * gap:+.1f} points); read both")

@@ -8,15 +8,16 @@ recipe interface only. A new family adds a module here and its rows below; nothi
     diffusion.py   unconditional and text-conditional U-Nets               (role: generator)
     judges.py      noise-aware classifier and CLIP for external guidance   (role: judge)
     autoregressive.py  the VQ-VAE image tokenizer (role: tokenizer); the DALL-E-style and CLIP-GEN-style GPTs
+    gan.py         the single-stage generator with deep fusion (DF-GAN)            (role: generator)
 """
 from __future__ import annotations
 
 from torch import nn
 
-from . import autoregressive, clip, diffusion, evaluator, judges
+from . import autoregressive, clip, diffusion, evaluator, gan, judges
 from .base import Job, Recipe, Role, TextToImage, describe_options, option_fields, parse_options
 
-PRESETS: dict[str, Recipe] = {r.name: r for module in (clip, evaluator, diffusion, judges, autoregressive) for r in module.PRESETS}
+PRESETS: dict[str, Recipe] = {r.name: r for module in (clip, evaluator, diffusion, judges, autoregressive, gan) for r in module.PRESETS}
 
 
 def get_preset(name: str) -> Recipe:

@@ -15,7 +15,7 @@ from ..autoregressive import (VQVAE, ClipGenConfig, ClipGenGPT, DalleConfig, Dal
                               codebook_perplexity, vqvae_loss)
 from ..data.augment import augment, batch_generator, to_unit_range
 from ..train import Phase, TrainConfig
-from .base import Job, Recipe, TextToImage, frozen_clip, model_device, protocol_metrics, tiny_data
+from .base import Job, Recipe, TextToImage, frozen_clip, model_device, tiny_data
 
 
 @dataclass
@@ -252,13 +252,6 @@ class DalleRecipe(Recipe):
 
         return decode_and_rerank(codes, image_tokenizer_of(model, device), options, device)
 
-    def evaluate(self, model: DalleGPT, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
-        from ..nn import count_parameters
-
-        options = self.options(options)
-        device = model_device(model)
-        return protocol_metrics(self.text_to_image(model, options, device), n, seed, device, self.name, options,
-                                parameters=count_parameters(model))
 
 
 PRESETS.append(
@@ -357,13 +350,6 @@ class ClipGenRecipe(Recipe):
 
         return decode_and_rerank(codes, image_tokenizer_of(model, device), options, device)
 
-    def evaluate(self, model: ClipGenGPT, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
-        from ..nn import count_parameters
-
-        options = self.options(options)
-        device = model_device(model)
-        return protocol_metrics(self.text_to_image(model, options, device), n, seed, device, self.name, options,
-                                parameters=count_parameters(model))
 
 
 PRESETS.append(

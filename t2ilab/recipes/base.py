@@ -72,7 +72,14 @@ class Recipe:
         raise ValueError(f"{self.name} is a {self.role}, not a text-to-image model")
 
     def evaluate(self, model: nn.Module, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
-        raise NotImplementedError
+        """The shared protocol's metrics of the images `text_to_image` draws with `options`, on the model's device;
+        recipes of models that draw nothing (or that record more) override it."""
+        from ..nn import count_parameters
+
+        options = self.options(options)
+        device = model_device(model)
+        return protocol_metrics(self.text_to_image(model, options, device), n, seed, device, self.name, options,
+                                parameters=count_parameters(model))
 
     def config(self, **overrides) -> TrainConfig:
         return dataclasses.replace(self.train_config, **overrides)

@@ -13,9 +13,8 @@ from ..data.augment import augment, batch_generator, to_unit_range
 from ..diffusion import UNet, UNetConfig, as_denoiser, ddim_sample, ddpm_sample, diffusion_loss
 from ..diffusion.latent import LatentUNet, LatentUNetConfig, decode_latents, encode_latents, fit_latent_map
 from ..diffusion.pipeline import condition_from_ids, encode_captions, text_model_fn
-from ..nn import count_parameters
 from ..train import Phase, TrainConfig
-from .base import Job, Recipe, TextToImage, frozen_clip, model_device, protocol_metrics, tiny_data
+from .base import Job, Recipe, TextToImage, frozen_clip, tiny_data
 
 
 @dataclass(frozen=True)
@@ -119,9 +118,7 @@ class DiffusionRecipe(Recipe):
         options = self.options(options)
         if options.sampler == "ddpm":  # what was run: every step of the schedule
             options = dataclasses.replace(options, steps=as_denoiser(model).schedule.num_steps)
-        device = model_device(model)
-        return protocol_metrics(self.text_to_image(model, options, device), n, seed, device, self.name, options,
-                                parameters=count_parameters(model))
+        return super().evaluate(model, n, seed, options)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -211,3 +211,11 @@ def table() -> str:
                      f"{card.get('wall_seconds', 0) / 60:.1f} min", shown))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
+
+
+def benchmark_record(name: str) -> dict[str, Any]:
+    """A record under the repository's `benchmarks/results/` (e.g. "latent_recipes.json"), as the chapters read it."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / name
+    if not path.is_file():
+        raise ZooError(f"no benchmark record {path}; the benchmark that writes it is named in benchmarks/")
+    return json.loads(path.read_text())

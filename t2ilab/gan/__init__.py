@@ -1,0 +1,12 @@
+"""GAN text-to-image (chapters "Growing birds in stages" and "One generator, deep fusion").
+
+`losses.py` holds the adversarial losses and penalties (hinge and non-saturating, matching-aware terms, MA-GP,
+R1) and DiffAugment; `dfgan.py` the single-stage generator with deep fusion (strategy 2) and truncated noise.
+"""
+from .dfgan import DFGAN, DFDiscriminator, DFGANConfig, DFGenerator, truncated_noise
+from .losses import (diff_augment, hinge_discriminator, hinge_generator, matching_aware_gradient_penalty,
+                     nonsaturating_discriminator, nonsaturating_generator, r1_penalty)
+
+__all__ = ["DFDiscriminator", "DFGAN", "DFGANConfig", "DFGenerator", "diff_augment", "hinge_discriminator",
+           "hinge_generator", "matching_aware_gradient_penalty", "nonsaturating_discriminator",
+           "nonsaturating_generator", "r1_penalty", "truncated_noise"]

@@ -1,0 +1,135 @@
+"""GANs: the losses and penalties against hand-computed cases, the matching-aware discriminator, shapes and
+ranges, truncation, and a tiny training that moves both players."""
+import pytest
+import torch
+
+from t2ilab.gan import (DFDiscriminator, DFGANConfig, DFGenerator, diff_augment, hinge_discriminator,
+                        hinge_generator, matching_aware_gradient_penalty, nonsaturating_discriminator,
+                        nonsaturating_generator, r1_penalty, truncated_noise)
+from t2ilab.recipes import PRESETS
+from t2ilab.train import train
+
+TINY = DFGANConfig(z_dim=8, sentence_dim=6, generator_width=4, discriminator_width=4, fusion_hidden=8)
+
+
+def test_hinge_and_nonsaturating_losses_match_their_formulas():
+    real, fake, mis = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.3]), torch.tensor([0.0, -0.5])
+    terms = hinge_discriminator(real, fake, mis)
+    assert terms.real.item() == pytest.approx((0 + 0.5) / 2)
+    assert terms.fake.item() == pytest.approx((0 + 1.3) / 2)
+    assert terms.mismatched.item() == pytest.approx((1 + 0.5) / 2)
+    assert terms.total.item() == pytest.approx(0.25 + (0.65 + 0.75) / 2)
+    assert hinge_generator(fake).item() == pytest.approx(0.85)
+    softplus = lambda v: torch.log1p(torch.exp(torch.tensor(v))).item()  # noqa: E731
+    ns = nonsaturating_discriminator(real, fake, mis)
+    assert ns.real.item() == pytest.approx((softplus(-2.0) + softplus(-0.5)) / 2, rel=1e-6)
+    assert ns.fake.item() == pytest.approx((softplus(-2.0) + softplus(0.3)) / 2, rel=1e-6)
+    assert nonsaturating_generator(fake).item() == pytest.approx((softplus(2.0) + softplus(-0.3)) / 2, rel=1e-6)
+
+
+def test_ma_gp_and_r1_against_hand_computed_gradients():
+    torch.manual_seed(0)
+    a, b = torch.randn(12), torch.randn(5)
+    critic = lambda x, s: (x.flatten(1) @ a) * (s @ b)  # noqa: E731  D(x, s) = (a.x)(b.s)
+    x, s = torch.randn(3, 3, 2, 2), torch.randn(3, 5)
+    # grad_x D = (b.s) a, grad_s D = (a.x) b
+    ax, bs = x.flatten(1) @ a, s @ b
+    norms = torch.sqrt(bs ** 2 * a.pow(2).sum() + ax ** 2 * b.pow(2).sum())
+    assert matching_aware_gradient_penalty(critic, x, s, k=2, p=6).item() == pytest.approx(
+        (2 * norms ** 6).mean().item(), rel=1e-5)
+    assert matching_aware_gradient_penalty(critic, x, s, k=1, p=2).item() == pytest.approx(
+        (norms ** 2).mean().item(), rel=1e-5)
+    c = torch.randn(3, 2, 2)
+    quadratic = lambda x: (c * x ** 2).flatten(1).sum(1)  # noqa: E731  grad = 2 c x
+    expected = 0.5 * 10.0 * (2 * c * x).flatten(1).pow(2).sum(1).mean()
+    assert r1_penalty(quadratic, x, gamma=10.0).item() == pytest.approx(expected.item(), rel=1e-5)
+    # the penalty is differentiable in the critic's parameters (it is minimised through them)
+    w = torch.ones(12, requires_grad=True)
+    penalty = matching_aware_gradient_penalty(lambda x, s: (x.flatten(1) @ w) * (s @ b), x, s)
+    penalty.backward()
+    assert w.grad is not None and w.grad.abs().sum() > 0
+
+
+def test_generator_and_discriminator_shapes_and_ranges():
+    for size in (16, 32, 64):
+        cfg = DFGANConfig(**{**TINY.__dict__, "image_size": size})
+        g, d = DFGenerator(cfg), DFDiscriminator(cfg)
+        images = g(torch.randn(5, 8) * 10, torch.randn(5, 6) * 10)
+        assert images.shape == (5, 3, size, size) and images.abs().max() <= 1
+        assert d(images, torch.randn(5, 6)).shape == (5,)
+    with pytest.raises(ValueError, match="4 times a power of two"):
+        DFGenerator(DFGANConfig(image_size=48))
+
+
+def test_fusion_starts_as_identity_and_then_follows_the_sentence():
+    torch.manual_seed(0)
+    g = DFGenerator(TINY)
+    z = torch.randn(2, 8)
+    s1, s2 = torch.randn(2, 6), torch.randn(2, 6)
+    assert torch.equal(g(z, s1), g(z, s2))  # gamma = beta = 0 at initialisation: the text cannot act yet
+    for p in g.parameters():
+        p.data.add_(0.1 * torch.randn_like(p))
+    assert not torch.allclose(g(z, s1), g(z, s2))
+
+
+def test_truncation_zero_gives_one_image_per_caption_and_is_checked():
+    recipe = PRESETS["dfgan-birds32"].tiny()
+    model = recipe.build_job(steps=1).model.generator.eval()
+    for p in model.parameters():
+        p.data.add_(0.1 * torch.randn_like(p))
+    draw = recipe.text_to_image(model, {"truncation": 0})
+    images = draw(["a small bird with a red crown"] * 4, torch.Generator().manual_seed(0))
+    assert torch.allclose(images, images[:1].expand_as(images))
+    varied = recipe.text_to_image(model, {"truncation": 1})(["a small bird with a red crown"] * 4,
+                                                            torch.Generator().manual_seed(0))
+    assert not torch.allclose(varied, varied[:1].expand_as(varied))
+    z = truncated_noise(1000, 8, 0.5, torch.Generator().manual_seed(0))
+    assert z.std().item() == pytest.approx(0.5, rel=0.05)
+    with pytest.raises(ValueError, match="truncation must be between 0 and 1"):
+        recipe.options({"truncation": "1.5"})
+
+
+def test_the_discriminator_loss_sees_mismatched_captions():
+    recipe = PRESETS["dfgan-birds32"].tiny()
+    job = recipe.build_job(steps=1)
+    discriminator_step = job.phases[0].step_fn
+    batch = job.batch_fn(1, 0, 1)  # step 1: no penalty on this step (gp_every 2)
+    torch.manual_seed(0)
+    for p in job.model.discriminator.parameters():  # a discriminator that is not still at its initial zeros
+        p.data.add_(0.2 * torch.randn_like(p))
+    loss, logs = discriminator_step(job.model, batch)
+    shuffled = list(batch)
+    shuffled[2] = torch.randn_like(batch[2]) * 3  # other mismatched captions
+    loss_shuffled, logs_shuffled = discriminator_step(job.model, tuple(shuffled))
+    assert logs["d_real"] == pytest.approx(logs_shuffled["d_real"])
+    assert logs["d_mismatched"] != pytest.approx(logs_shuffled["d_mismatched"])
+    assert loss.item() != pytest.approx(loss_shuffled.item())
+    assert "ma_gp" in discriminator_step(job.model, job.batch_fn(2, 0, 1))[1]  # every 2nd step
+
+
+def test_diffaugment_translates_and_cuts_out_and_is_differentiable():
+    x = (torch.rand(4, 3, 16, 16) + 0.5).requires_grad_()  # no zeros in the input
+    g = torch.Generator().manual_seed(0)
+    out = diff_augment(x, g)
+    assert out.shape == x.shape
+    zeros = (out == 0).all(1).flatten(1).float().mean(1)
+    assert (zeros >= 0.2).all()  # the cut-out square (8x8 of 16x16 = 25%, less where it leaves the image)
+    assert torch.equal(diff_augment(x, torch.Generator().manual_seed(1), shift=0, cutout=0), x)
+    out.sum().backward()
+    assert x.grad is not None
+    nonzero = out[out != 0].detach()
+    assert torch.isin(nonzero, x.detach()).all()  # pixels are moved, never blended
+
+
+def test_a_tiny_training_moves_both_players_and_releases_the_generators_ema(tmp_path):
+    recipe = PRESETS["dfgan-birds32"].tiny()
+    job = recipe.build_job(steps=30)
+    before = {k: v.clone() for k, v in job.model.state_dict().items()}
+    result = train(job.model, job.phases, job.batch_fn, job.config, out_dir=tmp_path, progress=False)
+    after = job.model.state_dict()
+    for player in ("generator", "discriminator"):
+        assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(player)), player
+    d_losses = [h["discriminator_loss"] for h in result.history]
+    g_losses = [h["generator_loss"] for h in result.history]
+    assert len(set(d_losses)) > 1 and len(set(g_losses)) > 1
+    assert isinstance(result.ema, DFGenerator)

@@ -76,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
     # the commits that ran training steps, kept in the checkpoint across resumes and copied into the card
     commits = _training_commits(Path(out) / "checkpoint.pt", args.resume, job.config.steps, commit)
     result = train(job.model, job.phases, job.batch_fn, job.config, out_dir=out, resume=args.resume,
-                   extra_state={"commits": commits, **identity})
+                   extra_state={"commits": commits, **identity}, on_checkpoint=job.monitor)
     if rank != 0:
         return 0
     final = result.ema if result.ema is not None else result.model

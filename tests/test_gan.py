@@ -133,3 +133,57 @@ def test_a_tiny_training_moves_both_players_and_releases_the_generators_ema(tmp_
     g_losses = [h["generator_loss"] for h in result.history]
     assert len(set(d_losses)) > 1 and len(set(g_losses)) > 1
     assert isinstance(result.ema, DFGenerator)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# StackGAN++
+# --------------------------------------------------------------------------------------------------------------
+
+def test_conditioning_augmentation_kl_matches_its_closed_form():
+    from t2ilab.gan import ConditioningAugmentation, kl_to_standard_normal
+
+    mu, logvar = torch.tensor([[0.5, -1.0], [0.0, 2.0]]), torch.tensor([[0.0, -0.5], [1.0, 0.3]])
+    by_hand = 0.0
+    for m_row, lv_row in zip(mu.tolist(), logvar.tolist()):
+        by_hand += sum(0.5 * (m ** 2 + torch.tensor(lv).exp().item() - 1 - lv) for m, lv in zip(m_row, lv_row))
+    assert kl_to_standard_normal(mu, logvar).item() == pytest.approx(by_hand / 2, rel=1e-6)
+    p = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    q = torch.distributions.Normal(torch.zeros(2, 2), torch.ones(2, 2))
+    assert kl_to_standard_normal(mu, logvar).item() == pytest.approx(
+        torch.distributions.kl_divergence(p, q).sum(1).mean().item(), rel=1e-6)
+    ca = ConditioningAugmentation(6, 4)
+    c, m, lv = ca(torch.randn(3, 6), noise=torch.zeros(3, 4))
+    assert torch.equal(c, m) and m.shape == lv.shape == (3, 4)  # zero noise: the mean itself
+
+
+def test_the_tree_draws_each_branch_at_its_size():
+    from t2ilab.gan import StackGANConfig, StackGenerator
+
+    cfg = StackGANConfig(z_dim=8, sentence_dim=6, condition_dim=4, generator_width=2, discriminator_width=4)
+    g = StackGenerator(cfg).eval()
+    out = g(torch.randn(3, 8), torch.randn(3, 6))
+    assert [im.shape[-1] for im in out.images] == [16, 32, 64]
+    for im in out.images:
+        assert im.shape[:2] == (3, 3) and im.abs().max() <= 1
+    recipe = PRESETS["stackgan-birds64"].tiny()
+    job = recipe.build_job(steps=1)
+    logs = job.phases[0].step_fn(job.model, job.batch_fn(0, 0, 1))[1]
+    assert {"d16", "d32", "d64"} <= set(logs)  # one discriminator per branch, trained jointly
+    logs = job.phases[1].step_fn(job.model, job.batch_fn(0, 0, 1))[1]
+    assert {"g16", "g32", "g64", "kl"} <= set(logs)
+
+
+def test_a_gan_run_saves_a_fixed_grid_of_samples_at_each_checkpoint_and_resumes_exactly(tmp_path):
+    recipe = PRESETS["dfgan-birds32"].tiny()
+    job = recipe.build_job(steps=6, checkpoint_every=3)
+    whole = train(job.model, job.phases, job.batch_fn, job.config, out_dir=tmp_path / "a", progress=False,
+                  on_checkpoint=job.monitor)
+    assert sorted(p.name for p in (tmp_path / "a" / "samples").iterdir()) == ["step000003.png", "step000006.png"]
+    job = recipe.build_job(steps=3, checkpoint_every=3)
+    train(job.model, job.phases, job.batch_fn, job.config, out_dir=tmp_path / "b", progress=False,
+          on_checkpoint=job.monitor)
+    job = recipe.build_job(steps=6, checkpoint_every=3)
+    resumed = train(job.model, job.phases, job.batch_fn, job.config, out_dir=tmp_path / "b", progress=False,
+                    on_checkpoint=job.monitor)
+    for a, b in zip(whole.ema.state_dict().values(), resumed.ema.state_dict().values()):
+        assert torch.equal(a, b)  # the monitor draws no global random numbers

@@ -1,12 +1,16 @@
 """GAN text-to-image (chapters "Growing birds in stages" and "One generator, deep fusion").
 
 `losses.py` holds the adversarial losses and penalties (hinge and non-saturating, matching-aware terms, MA-GP,
-R1) and DiffAugment; `dfgan.py` the single-stage generator with deep fusion (strategy 2) and truncated noise.
+R1) and DiffAugment; `dfgan.py` the single-stage generator with deep fusion (strategy 2) and truncated noise; `stackgan.py` the
+tree of generators with conditioning augmentation (strategy 1).
 """
 from .dfgan import DFGAN, DFDiscriminator, DFGANConfig, DFGenerator, truncated_noise
+from .stackgan import (ConditioningAugmentation, StackGAN, StackGANConfig, StackGenerator, downsample_to,
+                       kl_to_standard_normal)
 from .losses import (diff_augment, hinge_discriminator, hinge_generator, matching_aware_gradient_penalty,
                      nonsaturating_discriminator, nonsaturating_generator, r1_penalty)
 
-__all__ = ["DFDiscriminator", "DFGAN", "DFGANConfig", "DFGenerator", "diff_augment", "hinge_discriminator",
+__all__ = ["ConditioningAugmentation", "StackGAN", "StackGANConfig", "StackGenerator", "downsample_to",
+           "kl_to_standard_normal", "DFDiscriminator", "DFGAN", "DFGANConfig", "DFGenerator", "diff_augment", "hinge_discriminator",
            "hinge_generator", "matching_aware_gradient_penalty", "nonsaturating_discriminator",
            "nonsaturating_generator", "r1_penalty", "truncated_noise"]

@@ -41,6 +41,7 @@ class Job:
     batch_fn: Callable[[int, int, int], Any]
     config: TrainConfig
     card_extra: dict[str, Any] = field(default_factory=dict)
+    monitor: Callable[..., None] | None = None  # train's on_checkpoint hook (a GAN's fixed grid of samples)
 
 
 @dataclass

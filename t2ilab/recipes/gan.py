@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 
+from ..data import DataConfig
 from ..data.augment import batch_generator, random_flip, to_unit_range
-from ..gan import (DFGAN, DFGANConfig, DFGenerator, diff_augment, hinge_discriminator, hinge_generator,
-                   matching_aware_gradient_penalty, truncated_noise)
+from ..gan import (DFGAN, DFGANConfig, DFGenerator, StackGAN, StackGANConfig, StackGenerator, diff_augment,
+                   downsample_to, hinge_discriminator, hinge_generator, kl_to_standard_normal,
+                   matching_aware_gradient_penalty, nonsaturating_discriminator, nonsaturating_generator,
+                   truncated_noise)
 from ..nn import count_parameters
 from ..train import Phase, TrainConfig
 from .base import Job, Recipe, TextToImage, frozen_clip, tiny_data
@@ -34,6 +38,31 @@ def sentence_features(clip, captions: list[str], device: str = "cpu") -> torch.T
 
     emb = embed_captions(clip, captions).to(device)
     return emb * emb.shape[1] ** 0.5
+
+
+def sample_grid_monitor(draw, clip, z_dim: int, captions: list[str], per_caption: int = 4):
+    """A `train` checkpoint hook that saves the EMA generator's images for fixed captions and fixed noise to
+    `samples/stepNNNNNN.png` in the run's folder: the GAN's progress, looked at over the run. `draw(generator, z,
+    sentences)` runs the generator; the noise comes from a private generator, so resumed runs stay exact."""
+    from PIL import Image
+
+    from ..viz import image_grid
+
+    sentences = sentence_features(clip, captions).repeat_interleave(per_caption, 0)
+    z = torch.randn(len(sentences), z_dim, generator=torch.Generator().manual_seed(2024))
+
+    def monitor(step: int, model: torch.nn.Module, ema: torch.nn.Module | None, folder) -> None:
+        generator = ema if ema is not None else model.generator
+        was_training = generator.training
+        generator.eval()
+        device = next(generator.parameters()).device
+        images = draw(generator, z.to(device), sentences.to(device))
+        generator.train(was_training)
+        out = folder / "samples"
+        out.mkdir(exist_ok=True)
+        Image.fromarray(image_grid(images, ncol=per_caption * 4)).save(out / f"step{step:06d}.png")
+
+    return monitor
 
 
 @dataclass
@@ -107,7 +136,9 @@ class DFGANRecipe(Recipe):
                  "diffaugment": augment, "generator_lr": self.generator_lr,
                  "discriminator_lr": self.discriminator_lr,
                  "discriminator_parameters": count_parameters(gan.discriminator)}
-        return Job(gan, phases, batch_fn, cfg, extra)
+        monitor = sample_grid_monitor(lambda g, z, s: g(z, s), clip, model_cfg.z_dim,
+                                      [caps[0] for caps in data.captions[:: max(1, len(data.captions) // 8)][:8]])
+        return Job(gan, phases, batch_fn, cfg, extra, monitor)
 
     def tiny(self) -> "DFGANRecipe":
         small = dataclasses.replace(self.model_config, z_dim=8, generator_width=4, discriminator_width=4,
@@ -130,6 +161,101 @@ class DFGANRecipe(Recipe):
 
 
 
+@dataclass
+class StackGANRecipe(DFGANRecipe):
+    """StackGAN++: the generator tree and one discriminator per branch, trained jointly with the non-saturating
+    loss (unconditional and matching-aware conditional terms per branch) and CA's KL term."""
+
+    generator_lr: float = 2e-4  # StackGAN-v2's, for both players
+    discriminator_lr: float = 2e-4
+    kl_weight: float = 2.0
+
+    model_class: ClassVar[type] = StackGenerator
+
+    def build_job(self, **overrides) -> Job:
+        cfg = self.config(**overrides)
+        data = self.data.load("train")
+        clip = frozen_clip(cfg.device)
+        per_image = len(data.captions[0])
+        flat = [c for caps in data.captions for c in caps]
+        sentences = sentence_features(clip, flat).view(len(data.captions), per_image, -1)
+        model_cfg = dataclasses.replace(self.model_config, image_size=self.data.image_size,
+                                        sentence_dim=sentences.shape[-1])
+        torch.manual_seed(cfg.seed)
+        gan = StackGAN(model_cfg)
+        images, batch_size, kl_weight = data.images, self.batch_size, self.kl_weight
+
+        def batch_fn(step: int, rank: int, world: int):
+            g = batch_generator(cfg.seed, step, rank)
+            idx = torch.randint(len(images), (batch_size,), generator=g)
+            x, _ = random_flip(to_unit_range(images[idx]), g)
+            which = torch.randint(per_image, (batch_size,), generator=g)
+            mismatched = sentences[idx.roll(1), torch.randint(per_image, (batch_size,), generator=g)]
+            z = torch.randn(batch_size, model_cfg.z_dim, generator=g)
+            ca_noise = torch.randn(batch_size, model_cfg.condition_dim, generator=g)
+            return x, sentences[idx, which], mismatched, z, ca_noise
+
+        def discriminator_step(model: StackGAN, batch):
+            x, s, s_mismatched, z, ca_noise = batch
+            with torch.no_grad():
+                out = model.generator(z, s, ca_noise)
+                mu_mismatched = model.generator.ca(s_mismatched, ca_noise)[1]
+            loss, logs = 0.0, {}
+            for k, (d, fake) in enumerate(zip(model.discriminator.branches, out.images)):
+                real = downsample_to(x, fake.shape[-1])
+                real_u, real_h = d(real)
+                fake_u, fake_h = d(fake)
+                unconditional = F.softplus(-real_u).mean() + F.softplus(fake_u).mean()  # real or not, text aside
+                conditional = nonsaturating_discriminator(d.conditional(real_h, out.mu), d.conditional(fake_h, out.mu),
+                                                          d.conditional(real_h, mu_mismatched))
+                branch = unconditional + conditional.total
+                loss = loss + branch
+                logs[f"d{fake.shape[-1]}"] = branch.item()
+            return loss, logs
+
+        def generator_step(model: StackGAN, batch):
+            x, s, _, z, ca_noise = batch
+            out = model.generator(z, s, ca_noise)
+            loss, logs = kl_weight * kl_to_standard_normal(out.mu, out.logvar), {}
+            logs["kl"] = loss.item() / kl_weight
+            for d, fake in zip(model.discriminator.branches, out.images):
+                fake_u, fake_h = d(fake)
+                branch = nonsaturating_generator(fake_u) + nonsaturating_generator(d.conditional(fake_h, out.mu))
+                loss = loss + branch
+                logs[f"g{fake.shape[-1]}"] = branch.item()
+            return loss, logs
+
+        phases = [Phase("discriminator", discriminator_step, module="discriminator", lr=self.discriminator_lr),
+                  Phase("generator", generator_step, module="generator", lr=self.generator_lr)]
+        extra = {"kl_weight": kl_weight, "generator_lr": self.generator_lr, "discriminator_lr": self.discriminator_lr,
+                 "discriminator_parameters": count_parameters(gan.discriminator)}
+        ca_noise = torch.zeros(1, model_cfg.condition_dim)  # the mean of each caption's conditioning Gaussian
+        monitor = sample_grid_monitor(lambda g, z, s: g(z, s, ca_noise.expand(len(z), -1).to(z.device)).images[-1],
+                                      clip, model_cfg.z_dim,
+                                      [caps[0] for caps in data.captions[:: max(1, len(data.captions) // 8)][:8]])
+        return Job(gan, phases, batch_fn, cfg, extra, monitor)
+
+    def tiny(self) -> "StackGANRecipe":
+        small = dataclasses.replace(self.model_config, z_dim=8, condition_dim=8, generator_width=2,
+                                    discriminator_width=4)
+        return dataclasses.replace(self, model_config=small, batch_size=4, data=tiny_data(self.data))
+
+    def text_to_image(self, generator: "StackGenerator | StackGAN", options: Any = None,
+                      device: str = "cpu") -> TextToImage:
+        """captions, generator -> the last branch's images (the protocol resizes them to its 32x32)."""
+        options = self.options(options)
+        generator = getattr(generator, "generator", generator)
+        clip = frozen_clip(device)
+
+        @torch.no_grad()
+        def generate(captions: list[str], g: torch.Generator) -> torch.Tensor:
+            z = truncated_noise(len(captions), generator.cfg.z_dim, options.truncation, g, device)
+            ca_noise = truncated_noise(len(captions), generator.cfg.condition_dim, options.truncation, g, device)
+            return generator(z, sentence_features(clip, captions, device), ca_noise).images[-1]
+
+        return generate
+
+
 PRESETS = [
     DFGANRecipe(
         "dfgan-birds32", "DF-GAN-style generator: deep fusion of the sentence embedding in every UPBlock, one-way "
@@ -138,3 +264,9 @@ PRESETS = [
                     grad_clip=0.0, ema_decay=0.999, ema_warmup=True, ema_module="generator", seed=0),
         batch_size=64, sampling=GANSampling()),
 ]
+PRESETS.append(StackGANRecipe(
+    "stackgan-birds64", "StackGAN++-style tree: conditioning augmentation, branches at 16, 32 and 64 pixels, one "
+    "discriminator per branch with unconditional and conditional scores", StackGANConfig(),
+    TrainConfig(steps=3000, lr=2e-4, betas=(0.5, 0.999), weight_decay=0.0, warmup_steps=0, cosine_decay=False,
+                grad_clip=0.0, ema_decay=0.999, ema_warmup=True, ema_module="generator", seed=0),
+    batch_size=32, data=DataConfig(image_size=64), sampling=GANSampling()))

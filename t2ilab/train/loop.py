@@ -140,10 +140,13 @@ def _submodule(model: nn.Module, name: str | None) -> nn.Module:
 
 def train(model: nn.Module, step_fn: "StepFn | list[Phase]", batch_fn: BatchFn, cfg: TrainConfig,
           out_dir: str | os.PathLike | None = None, resume: bool = True, progress: bool = True,
-          extra_state: dict[str, Any] | None = None) -> TrainResult:
+          extra_state: dict[str, Any] | None = None,
+          on_checkpoint: Callable[[int, nn.Module, "nn.Module | None", Path], None] | None = None) -> TrainResult:
     """Train `model` for `cfg.steps` steps; with `out_dir`, checkpoint to `out_dir/checkpoint.pt` and resume from it.
 
-    `step_fn` is one step function (one phase over all parameters) or a list of `Phase`s run in order per step."""
+    `step_fn` is one step function (one phase over all parameters) or a list of `Phase`s run in order per step.
+    `on_checkpoint(step, model, ema, out_dir)` runs after each checkpoint (e.g. a GAN's fixed grid of samples); it
+    must not draw from the global random generators, so that a resumed run stays exact."""
     phases = list(step_fn) if isinstance(step_fn, (list, tuple)) else [Phase("train", step_fn)]
     if len({p.name for p in phases}) != len(phases):
         raise ValueError(f"phase names must differ, got {[p.name for p in phases]}")
@@ -196,6 +199,9 @@ def train(model: nn.Module, step_fn: "StepFn | list[Phase]", batch_fn: BatchFn, 
             "wall_seconds": wall_before + time.perf_counter() - started, "config": _jsonable(asdict(cfg)),
             "extra": extra_state or {},
         })
+        if on_checkpoint is not None:
+            with torch.no_grad():
+                on_checkpoint(step, model, ema, checkpoint_path.parent)
 
     started = time.perf_counter()
     model.train()

@@ -54,6 +54,7 @@ def test_second_judge_scores_and_the_disagreement_flag():
     scores = second_judge_scores(torch.rand(2, 3, 32, 32), captions, judges._replace(attribute_judge=judge))
     assert 0 <= scores["judge_attribute_accuracy"] <= 1 and scores["judge_attribute_accuracy_per_group"]
     assert judges_disagree({"attribute_accuracy": 0.5}) is None  # no second judge: nothing to compare
+    assert judges_disagree({"attribute_accuracy": 0.5, "judge_attribute_accuracy": None}) is None
     assert judges_disagree({"attribute_accuracy": 0.50, "judge_attribute_accuracy": 0.50 + JUDGES_AGREE}) is None
     warning = judges_disagree({"attribute_accuracy": 0.53, "judge_attribute_accuracy": 0.476})
     assert warning and "+5.4 points" in warning and "evaluator-birds" in warning

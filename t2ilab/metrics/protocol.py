@@ -207,7 +207,7 @@ def second_judge_scores(images: torch.Tensor, captions: list[str], judges: Judge
 
 def judges_disagree(metrics: dict) -> str | None:
     """A warning when the two judges' attribute accuracies differ by more than `JUDGES_AGREE`, else None."""
-    if "judge_attribute_accuracy" not in metrics:
+    if metrics.get("judge_attribute_accuracy") is None:  # measured without a second judge
         return None
     gap = metrics["attribute_accuracy"] - metrics["judge_attribute_accuracy"]
     if round(abs(gap), 9) <= JUDGES_AGREE:  # a gap of exactly the tolerance is not flagged

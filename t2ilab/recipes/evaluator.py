@@ -186,7 +186,7 @@ class AttributeJudgeRecipe(Recipe):
         predicted = model.predict(test.image_tensor(torch.arange(count)))
         for j, group in enumerate(BIRD_GROUPS):
             metrics[f"{group}_accuracy"] = float((predicted[:, j] == test.attribute_index[:count, j]).float().mean())
-        metrics.update(n=count, seed=seed, split="test")
+        metrics.update(n=count, views_n=len(reference.images), seed=seed, split="test")
         return metrics
 
 

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="t2ilab-gpu-zoo-"))
     for f in zoo.weights_dir().iterdir():  # the released models the presets read (clip, evaluator, tokenizer)
-        if f.suffix in (".json", ".safetensors"):
+        if f.name.endswith((".json", ".safetensors", ".safetensors.xz")):
             shutil.copy2(f, scratch / f.name)
     os.environ["T2ILAB_ZOO"] = str(scratch)
     synthbirds.load(0)  # generate the data once, outside the time of any run

@@ -358,7 +358,19 @@ def _save_grid(images, path: Path, prompt: str, settings: dict) -> None:
 def _zoo(args: argparse.Namespace) -> int:
     from . import zoo
 
+    if args.action == "pack":
+        names = args.names or zoo.available()
+        unknown = sorted(set(names) - set(zoo.available()))
+        if unknown:
+            raise UsageError(f"no released model {', '.join(unknown)}; known: {', '.join(zoo.available())}")
+        for name in names:
+            path = zoo.pack(name)
+            card = zoo.load_card(name)
+            print(f"{name}: {card['size_bytes'] / 1e6:.2f} MB -> {path.name} {path.stat().st_size / 1e6:.2f} MB")
+        return 0
     print(zoo.table())
+    total = sum(f.stat().st_size for f in zoo.weights_dir().glob("*.safetensors*"))
+    print(f"\nall weights together: {total / 1e6:.1f} MB")
     return 0
 
 
@@ -444,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(func=_sample)
 
     zoo = sub.add_parser("zoo", help="the released models")
-    zoo.add_argument("action", choices=["list"])
+    zoo.add_argument("action", choices=["list", "pack"],
+                     help="list: the table of released models; pack: store plain .safetensors weights packed (lossless)")
+    zoo.add_argument("names", nargs="*", help="with pack: the models (default: all)")
     zoo.set_defaults(func=_zoo)
     return parser
 

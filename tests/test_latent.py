@@ -113,7 +113,7 @@ def test_latent_cfg_at_scale_1_is_the_conditional_and_at_0_the_unconditional_pre
 def test_a_released_latent_model_loads_with_its_scale_and_tokenizer(tmp_path, monkeypatch):
     import shutil
 
-    for suffix in (".json", ".safetensors"):  # the text encoder it reads
+    for suffix in (".json", ".safetensors.xz"):  # the text encoder it reads
         shutil.copy(zoo.weights_dir() / f"clip-birds{suffix}", tmp_path)
     monkeypatch.setenv("T2ILAB_ZOO", str(tmp_path))
     recipe = PRESETS["ldm-text-birds32"].tiny()

@@ -1,5 +1,7 @@
-"""The model zoo: fp16 safetensors + card round trip, sha256 checks with clear errors, the table."""
+"""The model zoo: fp16 safetensors (packed, lossless) + card round trip, sha256 checks with clear errors, the table."""
+import hashlib
 import json
+import lzma
 
 import pytest
 import torch
@@ -29,7 +31,8 @@ def test_round_trip_in_fp16(tiny_release):
         assert torch.allclose(a.half().float(), b), name
     assert loaded.tokenizer.decode(loaded.tokenizer.encode("red bird")) == "red bird"
     card = zoo.load_card("tiny-clip")
-    assert card["sha256"] == zoo.sha256_file(path) and card["dtype"] == "float16"
+    assert card["packed_sha256"] == zoo.sha256_file(path) and card["dtype"] == "float16"
+    assert card["sha256"] == hashlib.sha256(zoo.unpack_bytes(path.read_bytes())).hexdigest()
     assert card["class"] == "t2ilab.clip.MiniCLIP" and card["config"]["text_dim"] == 16
     assert "tiny-clip" in zoo.table() and zoo.available() == ["tiny-clip"]
 
@@ -133,10 +136,62 @@ def test_an_interrupted_release_leaves_the_previous_pair(tiny_release, tmp_path,
         zoo.release("tiny-clip", model, {"command": "t2ilab train tiny", "steps": 2})
     monkeypatch.setattr(zoo.json, "dumps", dumps)
     assert (path.read_bytes(), (tmp_path / "tiny-clip.json").read_text()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-clip.json", "tiny-clip.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-clip.json", "tiny-clip.safetensors.xz"]
     zoo.load("tiny-clip")  # still a consistent pair
 
 
 def test_cards_are_strict_json():
     with pytest.raises(ValueError):
         zoo.write_card("never-written", {"metric": float("inf")})
+
+
+def test_packing_is_lossless_and_splits_the_bytes_of_each_half():
+    """Packing against an independent reading: the xz stream holds the header, then every value's high byte, then
+    every low byte, and unpacking gives back the very bytes safetensors wrote."""
+    from safetensors.torch import save
+
+    values = torch.randn(1000).half()
+    raw = save({"w": values})
+    packed = zoo.pack_bytes(raw)
+    start = 8 + int.from_bytes(raw[:8], "little")
+    plain = lzma.decompress(packed)
+    as_int = values.view(torch.int16).numpy().astype("<i2").view("<u2")
+    assert plain[:start] == raw[:start]
+    assert list(plain[start:start + 1000]) == [int(v) >> 8 for v in as_int]
+    assert list(plain[start + 1000:]) == [int(v) & 0xFF for v in as_int]
+    assert zoo.unpack_bytes(packed) == raw
+
+
+def test_a_packed_file_that_inflates_too_far_is_refused():
+    raw = bytes(8) + bytes(10_000)  # an empty header, then zeros: compresses to almost nothing
+    with pytest.raises(zoo.ZooError, match="inflate past"):
+        zoo.unpack_bytes(lzma.compress(raw), limit=1000)
+
+
+def test_pack_keeps_the_cards_sha256_of_a_plain_release(tiny_release, tmp_path):
+    """An older release stored plain safetensors: `pack` stores it packed, and the card's sha256 (of the unpacked
+    bytes, which other cards cite) does not change."""
+    model, path = tiny_release
+    raw = zoo.unpack_bytes(path.read_bytes())
+    path.unlink()
+    (tmp_path / "tiny-clip.safetensors").write_bytes(raw)
+    edit_card(tmp_path, lambda card: {k: v for k, v in card.items() if k != "packed_sha256"}
+              | {"weights": "tiny-clip.safetensors"})
+    before = zoo.load("tiny-clip").state_dict()
+    sha = zoo.load_card("tiny-clip")["sha256"]
+    zoo.pack("tiny-clip")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-clip.json", "tiny-clip.safetensors.xz"]
+    assert zoo.load_card("tiny-clip")["sha256"] == sha
+    after = zoo.load("tiny-clip").state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_packed_card_without_its_packed_sha256_is_refused(tiny_release, tmp_path):
+    edit_card(tmp_path, lambda card: {k: v for k, v in card.items() if k != "packed_sha256"})
+    with pytest.raises(zoo.ZooError, match="packed_sha256"):
+        zoo.load("tiny-clip")
+
+
+def test_the_shipped_weights_stay_under_40_mb():
+    total = sum(p.stat().st_size for p in zoo.WEIGHTS_DIR.glob("*.safetensors*"))
+    assert total < 40e6, f"released weights take {total / 1e6:.1f} MB; the design allows 40"

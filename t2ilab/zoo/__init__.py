@@ -1,5 +1,10 @@
 """The model zoo: released weights (fp16 safetensors, no pickle) with a JSON model card beside each file.
 
+The weights travel packed (`NAME.safetensors.xz`): the safetensors file with the bytes of its fp16 data split into
+a plane of high bytes and a plane of low bytes, then xz-compressed. The packing is lossless; the card's `sha256` is
+that of the unpacked safetensors bytes (what training wrote), `packed_sha256` that of the file on disk, and both
+are checked on load. The split helps because a trained network's high bytes (sign, exponent) repeat a lot.
+
 A card records what a reader needs to trust and reproduce the weights: the family and role of the model, the
 class and its config, the exact `t2ilab train` command, the commit, wall time, machine, steps, the sha256 of the
 weights file, and the metrics `t2ilab evaluate` measured (with N and seed). `load(name)` checks the sha256 before
@@ -14,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import lzma
 import os
 import platform
 import subprocess
@@ -21,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
 from torch import nn
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -42,6 +49,38 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+MAX_UNPACKED_BYTES = 256 << 20  # a packed file that inflates past this is refused, not unpacked
+
+
+def _data_start(raw: bytes) -> int:
+    """Where a safetensors file's tensor data begins: after the 8-byte header length and the JSON header."""
+    return 8 + int.from_bytes(raw[:8], "little")
+
+
+def pack_bytes(raw: bytes) -> bytes:
+    """A safetensors file of fp16 tensors -> its packed form (header, high-byte plane, low-byte plane; xz)."""
+    start = _data_start(raw)
+    data = memoryview(raw)[start:]
+    if len(data) % 2:
+        raise ValueError("pack_bytes expects fp16 tensor data (an even number of bytes)")
+    split = bytes(data[1::2]) + bytes(data[0::2])  # little-endian: the odd bytes are the high ones
+    return lzma.compress(raw[:start] + split, preset=9 | lzma.PRESET_EXTREME)
+
+
+def unpack_bytes(packed: bytes, limit: int = MAX_UNPACKED_BYTES) -> bytes:
+    """Inverse of `pack_bytes`; refuses output larger than `limit`."""
+    decompressor = lzma.LZMADecompressor()
+    plain = decompressor.decompress(packed, max_length=limit)
+    if not decompressor.eof:
+        raise ZooError(f"packed weights inflate past {limit} bytes or are truncated")
+    start = _data_start(plain)
+    split = plain[start:]
+    half = len(split) // 2
+    data = bytearray(len(split))
+    data[1::2], data[0::2] = split[:half], split[half:]
+    return plain[:start] + bytes(data)
 
 
 def available() -> list[str]:
@@ -71,6 +110,7 @@ def _class(dotted: str, card_name: str) -> type:
 
 
 REQUIRED_FIELDS = {"class": str, "config": dict, "weights": str, "sha256": str}
+PACKED = ".safetensors.xz"
 
 
 def _check_card(card: Any, name: str) -> None:
@@ -80,6 +120,8 @@ def _check_card(card: Any, name: str) -> None:
     for field, kind in REQUIRED_FIELDS.items():
         if not isinstance(card.get(field), kind):
             raise ZooError(f"model card {path}: field {field!r} is missing or not a {kind.__name__}")
+    if card["weights"].endswith(PACKED) and not isinstance(card.get("packed_sha256"), str):
+        raise ZooError(f"model card {path}: field 'packed_sha256' is missing or not a str")
     weights = card["weights"]
     if Path(weights).name != weights or weights in ("", ".", ".."):
         raise ZooError(f"model card {path}: field 'weights' must be a plain file name in {weights_dir()}, "
@@ -102,16 +144,12 @@ def load(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = tor
     path = weights_dir() / card["weights"]
     if not path.is_file():
         raise ZooError(f"weights file missing: {path} (named in {name}.json); re-run: {card.get('command')}")
-    actual = sha256_file(path)
-    if actual != card["sha256"]:
-        raise ZooError(f"weights file {path} is damaged or altered: sha256 {actual[:16]}... but the card "
-                       f"says {card['sha256'][:16]}...; restore it or retrain with: {card.get('command')}")
+    state = _read_weights(path, card, name)
     cls = _class(card["class"], name)
     try:
         model = cls(_config_from_dict(cls.config_class, card["config"]))
     except (TypeError, ValueError) as err:
         raise ZooError(f"model card {name}.json: field 'config' does not build {card['class']}: {err}") from err
-    state = load_file(path)
     try:
         missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     except RuntimeError as err:  # a size mismatch
@@ -120,6 +158,56 @@ def load(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = tor
         raise ZooError(f"{path} does not fit {card['class']}: missing {missing[:5]}, unexpected {unexpected[:5]}")
     _attach_card_data(model, card)
     return model.to(device=device, dtype=dtype).eval()
+
+
+def _read_weights(path: Path, card: dict[str, Any], name: str) -> dict[str, torch.Tensor]:
+    """The tensors of a card's weights file, each byte checked against the card's sha256 before it is parsed."""
+    retrain = f"restore it or retrain with: {card.get('command')}"
+    packed = path.name.endswith(PACKED)
+    raw = path.read_bytes()
+    if packed:
+        actual = hashlib.sha256(raw).hexdigest()
+        if actual != card["packed_sha256"]:
+            raise ZooError(f"weights file {path} is damaged or altered: sha256 {actual[:16]}... but the card "
+                           f"says {card['packed_sha256'][:16]}...; {retrain}")
+        try:
+            raw = unpack_bytes(raw, limit=min(MAX_UNPACKED_BYTES, int(card.get("size_bytes", MAX_UNPACKED_BYTES))))
+        except (lzma.LZMAError, ValueError) as err:
+            raise ZooError(f"weights file {path} does not unpack: {err}; {retrain}") from err
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != card["sha256"]:
+        what = "unpacks to other weights than" if packed else "is damaged or altered:"
+        raise ZooError(f"weights file {path} {what} sha256 {actual[:16]}... but the card says "
+                       f"{card['sha256'][:16]}...; {retrain}")
+    return load_bytes(raw)
+
+
+def pack(name: str) -> Path:
+    """Replace a released model's plain `NAME.safetensors` by its packed form; the card's sha256 stays valid (it
+    names the unpacked bytes) and gains `packed_sha256`. Weights and card are swapped in atomically, card last."""
+    card = load_card(name)
+    _check_card(card, name)
+    out = weights_dir()
+    plain = out / card["weights"]
+    if plain.name.endswith(PACKED):
+        return plain
+    raw = plain.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != card["sha256"]:
+        raise ZooError(f"{plain} does not match its card's sha256; not packing damaged weights")
+    packed = pack_bytes(raw)
+    if unpack_bytes(packed) != raw:  # never trust a packing that was not read back
+        raise ZooError(f"packing {plain} did not round-trip")
+    target = out / f"{name}{PACKED}"
+    tmp = out / f".{target.name}.tmp{os.getpid()}"
+    try:
+        tmp.write_bytes(packed)
+        os.replace(tmp, target)
+        write_card(name, {**card, "weights": target.name, "packed_sha256": hashlib.sha256(packed).hexdigest(),
+                          "packed_bytes": len(packed)})
+    finally:
+        tmp.unlink(missing_ok=True)
+    plain.unlink()
+    return target
 
 
 def _attach_card_data(model: nn.Module, card: dict[str, Any]) -> None:
@@ -162,24 +250,30 @@ def machine_description(device: str) -> dict[str, Any]:
 
 
 def release(name: str, model: nn.Module, card: dict[str, Any]) -> Path:
-    """Write `name.safetensors` (fp16) and `name.json` into the zoo; `card` gains weights, sha256, class, config.
+    """Write `name.safetensors.xz` (fp16, packed) and `name.json` into the zoo; `card` gains weights, sha256s,
+    class, config.
 
     Both are written to temporary files first and renamed into place, the card last, so that an interrupted
     release leaves the previous pair (or none), never new weights under an old card."""
     out = weights_dir()
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.safetensors"
-    tmp_weights, tmp_card = out / f".{name}.safetensors.tmp{os.getpid()}", out / f".{name}.json.tmp{os.getpid()}"
+    path = out / f"{name}{PACKED}"
+    tmp_weights, tmp_card = out / f".{path.name}.tmp{os.getpid()}", out / f".{name}.json.tmp{os.getpid()}"
     try:
         state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp_weights))
+        raw = save_bytes(state)
+        packed = pack_bytes(raw)
+        tmp_weights.write_bytes(packed)
         cls = type(model)
         full = {"name": name, "class": f"{cls.__module__}.{cls.__qualname__}",
-                "config": dataclasses.asdict(model.cfg), "weights": path.name, "sha256": sha256_file(tmp_weights),
-                "dtype": "float16", "size_bytes": tmp_weights.stat().st_size, **card}
+                "config": dataclasses.asdict(model.cfg), "weights": path.name,
+                "sha256": hashlib.sha256(raw).hexdigest(), "packed_sha256": hashlib.sha256(packed).hexdigest(),
+                "dtype": "float16", "size_bytes": len(raw), "packed_bytes": len(packed), **card}
         tmp_card.write_text(json.dumps(full, indent=2, allow_nan=False) + "\n")
         os.replace(tmp_weights, path)
         os.replace(tmp_card, out / f"{name}.json")
+        for stale in (out / f"{name}.safetensors",):  # an older unpacked release of this name
+            stale.unlink(missing_ok=True)
     finally:
         tmp_weights.unlink(missing_ok=True)
         tmp_card.unlink(missing_ok=True)
@@ -207,7 +301,7 @@ def table() -> str:
         shown = ", ".join(f"{k}={v:.3g}" for k, v in metrics.items() if isinstance(v, (int, float)))[:70]
         rows.append((name, card.get("family", "?"), card.get("role", "?"), card["class"].rsplit(".", 1)[-1],
                      f"{card.get('parameters', 0) / 1e6:.2f}M",
-                     f"{card.get('size_bytes', 0) / 1e6:.1f}", str(card.get("steps", "?")),
+                     f"{card.get('packed_bytes', card.get('size_bytes', 0)) / 1e6:.1f}", str(card.get("steps", "?")),
                      f"{card.get('wall_seconds', 0) / 60:.1f} min", shown))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)

@@ -54,7 +54,9 @@ def make_schedule(betas: torch.Tensor) -> Schedule:
     alphas_cumprod = torch.cumprod(alphas, 0)
     alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod[:-1]])
     posterior_variance = betas * (1.0 - alphas_cumprod_prev) / (1.0 - alphas_cumprod)
-    log_var = torch.log(torch.cat([posterior_variance[1:2], posterior_variance[1:]]))
+    # beta_tilde_0 = 0: its log is replaced by step 1's (by 1e-20's for a one-step process, which never adds noise)
+    first = posterior_variance[1:2] if len(betas) > 1 else torch.full((1,), 1e-20, dtype=torch.float64)
+    log_var = torch.log(torch.cat([first, posterior_variance[1:]]))
     return Schedule(
         betas=betas, alphas_cumprod=alphas_cumprod, alphas_cumprod_prev=alphas_cumprod_prev,
         posterior_variance=posterior_variance, posterior_log_variance_clipped=log_var,

@@ -1,16 +1,19 @@
 """GAN text-to-image (chapters "Growing birds in stages" and "One generator, deep fusion").
 
 `losses.py` holds the adversarial losses and penalties (hinge and non-saturating, matching-aware terms, MA-GP,
-R1) and DiffAugment; `dfgan.py` the single-stage generator with deep fusion (strategy 2) and truncated noise; `stackgan.py` the
+R1) and DiffAugment; `ddgan.py` the denoising diffusion GAN (few large denoising steps, each a conditional GAN); `dfgan.py` the single-stage generator with deep fusion (strategy 2) and truncated noise; `stackgan.py` the
 tree of generators with conditioning augmentation (strategy 1).
 """
+from .ddgan import (DDGAN, DDDiscriminator, DDGANConfig, DDGenerator, ddgan_sample, ddgan_schedule,
+                    posterior_sample, q_pair, vp_alpha_bar)
 from .dfgan import DFGAN, DFDiscriminator, DFGANConfig, DFGenerator, truncated_noise
 from .stackgan import (ConditioningAugmentation, StackGAN, StackGANConfig, StackGenerator, downsample_to,
                        kl_to_standard_normal)
 from .losses import (diff_augment, hinge_discriminator, hinge_generator, matching_aware_gradient_penalty,
                      nonsaturating_discriminator, nonsaturating_generator, r1_penalty)
 
-__all__ = ["ConditioningAugmentation", "StackGAN", "StackGANConfig", "StackGenerator", "downsample_to",
+__all__ = ["DDGAN", "DDDiscriminator", "DDGANConfig", "DDGenerator", "ddgan_sample", "ddgan_schedule",
+           "posterior_sample", "q_pair", "vp_alpha_bar", "ConditioningAugmentation", "StackGAN", "StackGANConfig", "StackGenerator", "downsample_to",
            "kl_to_standard_normal", "DFDiscriminator", "DFGAN", "DFGANConfig", "DFGenerator", "diff_augment", "hinge_discriminator",
            "hinge_generator", "matching_aware_gradient_penalty", "nonsaturating_discriminator",
            "nonsaturating_generator", "r1_penalty", "truncated_noise"]

@@ -355,6 +355,36 @@ def _save_grid(images, path: Path, prompt: str, settings: dict) -> None:
         picture.save(path, pnginfo=info)
 
 
+def _compare(args: argparse.Namespace) -> int:
+    import shlex
+
+    from . import compare
+    from .metrics.protocol import MIN_N
+
+    models = [m for group in args.models or [] for m in group.split(",") if m]
+    for name in models:
+        if _preset(name).role != "generator":
+            raise UsageError(f"{name} is a {_preset(name).role}, not a generator; compare draws images")
+    for flag, value in (("--n", args.n), ("--sweep-n", args.sweep_n), ("--slow-n", args.slow_n)):
+        if not MIN_N <= value <= TEST_IMAGES:
+            raise UsageError(f"{flag} must be between {MIN_N} and {TEST_IMAGES} (the test split), got {value}")
+    if args.threads is not None and not 1 <= args.threads <= 512:
+        raise UsageError(f"--threads must be between 1 and 512, got {args.threads}")
+    if not 0 <= args.seed < 2 ** 32:
+        raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {args.seed}")
+    _check_device(args.device)
+    result = compare.run(models or None, n=args.n, sweep_n=args.sweep_n, slow_n=args.slow_n, seed=args.seed,
+                         threads=args.threads, device=args.device, cache_dir=args.cache_dir, sweeps=args.sweeps)
+    print(compare.markdown(result))
+    failed = [row["model"] for row in result["rows"] if "error" in row]
+    if failed:
+        print(f"WARNING: not measured: {', '.join(failed)} (see the table)", file=sys.stderr)
+    if args.out:
+        paths = compare.write(result, args.out, "t2ilab compare " + shlex.join(args.argv[1:]))
+        print(f"wrote {', '.join(map(str, paths))}")
+    return 0
+
+
 def _zoo(args: argparse.Namespace) -> int:
     from . import zoo
 
@@ -454,6 +484,21 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--truncation", default=None, help="shorthand for --set truncation=... (GANs)")
     sample.add_argument("--list", action="store_true", help="list the models and the caption words, then stop")
     sample.set_defaults(func=_sample)
+
+    comp = sub.add_parser("compare", help="every released generator under one protocol, knobs swept, one table")
+    comp.add_argument("--models", action="append", help="comma-separated generators (default: every released one)")
+    comp.add_argument("--n", type=int, default=2000, help="test captions of the main table (default 2000)")
+    comp.add_argument("--sweep-n", type=int, default=300, help="test captions of each swept knob setting (default 300)")
+    comp.add_argument("--slow-n", type=int, default=50,
+                      help="test captions of settings with more than 400 network evaluations per image (default 50)")
+    comp.add_argument("--sweeps", action=argparse.BooleanOptionalAction, default=True,
+                      help="sweep each generator's quality-speed knob (default yes)")
+    comp.add_argument("--threads", type=int, default=None, help="torch threads for every model (default: torch's)")
+    comp.add_argument("--seed", type=int, default=0)
+    comp.add_argument("--device", default="cpu")
+    comp.add_argument("--cache-dir", default=None, help="where measured points are kept (default $T2ILAB_HOME/compare)")
+    comp.add_argument("--out", default=None, help="write compare.json and compare.md into this folder")
+    comp.set_defaults(func=_compare)
 
     zoo = sub.add_parser("zoo", help="the released models")
     zoo.add_argument("action", choices=["list", "pack"],

@@ -8,7 +8,8 @@ recipe interface only. A new family adds a module here and its rows below; nothi
     diffusion.py   unconditional and text-conditional U-Nets               (role: generator)
     judges.py      noise-aware classifier and CLIP for external guidance   (role: judge)
     autoregressive.py  the VQ-VAE image tokenizer (role: tokenizer); the DALL-E-style and CLIP-GEN-style GPTs
-    gan.py         the single-stage generator with deep fusion (DF-GAN), the StackGAN++ tree (role: generator)
+    gan.py         the single-stage generator with deep fusion (DF-GAN), the StackGAN++ tree, the denoising
+                   diffusion GAN (role: generator)
 """
 from __future__ import annotations
 

@@ -1,0 +1,299 @@
+"""Every released generator under one protocol, in one run (chapters "Comparing the families" and "The generative
+trilemma"; command `t2ilab compare`).
+
+One run measures each generator on the same test captions with the same seeds, the same N, the same judges and the
+same number of threads, and adds what a comparison of cost needs beside quality: parameters, network evaluations
+per image, images per second at batch 100, the peak memory of sampling one batch of 100, and the training time its
+card recorded. Each generator's quality-speed knob is swept in the same run (DDIM steps and guidance scale for
+diffusion, temperature, top-k and guidance for the token models, truncation for the GANs) and every setting is kept
+as a point of the trilemma.
+
+Each point is cached under a key made of the model's sha256 and every protocol setting, so a second run reads what
+the first measured, and a re-released model (a new sha256) or a changed setting is measured again. A model that
+fails to load or to draw is reported in its row; the rest of the run goes on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+# the knob values swept per sampling option (each point changes one option from the model's defaults)
+KNOBS: dict[str, tuple] = {
+    "steps": (10, 25, 50, 1000),
+    "guidance_scale": (1.0, 3.0, 6.0),
+    "temperature": (0.7, 1.0),
+    "top_k": (0, 32),
+    "truncation": (0.5, 0.7, 1.0),
+}
+SLOW_NFE = 400  # points that take more network evaluations per image than this are measured at the slow N
+QUALITY = ("fid_sb", "kid", "precision", "recall", "density", "coverage", "attribute_accuracy",
+           "judge_attribute_accuracy", "r_precision", "nearest_train_ratio")
+DDPM_STEPS = 1000  # every released U-Net's schedule (diffusion.schedules.get_schedule's default T)
+PROTOCOL_VERSION = 1  # bump when the measurement itself changes, so that old cached points are not reused
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One measurement: a released model, sampling options that differ from its defaults, and the N to use."""
+
+    model: str
+    options: tuple[tuple[str, Any], ...]  # sorted (name, value) pairs; () for the model's defaults
+    n: int
+    kind: str  # "main" (the table) or "sweep" (a knob setting)
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.options) or "defaults"
+
+
+def network_evaluations(recipe, options) -> int:
+    """Forward passes of the generator's network per image (a guided pass over a doubled batch counts two).
+
+    Diffusion: one per sampler step (DDPM takes every step of the schedule), doubled by classifier-free guidance
+    at scales other than 0 and 1. Token models: one per image token, doubled by guidance, times the reranking's
+    draws. DDGAN: one per denoising step; the other GANs: one."""
+    family = recipe.family
+    guided = getattr(options, "guidance_scale", 1.0) not in (0.0, 1.0)
+    if family == "diffusion":
+        steps = options.steps if options.sampler == "ddim" else DDPM_STEPS
+        return steps * (2 if guided else 1)
+    if family == "autoregressive":
+        tokens = getattr(recipe.model_config, "image_tokens", 64)
+        return tokens * (2 if guided else 1) * getattr(options, "rerank", 1)
+    return getattr(recipe.model_config, "num_timesteps", 1)
+
+
+def plan(models: list[str], n: int, sweep_n: int, slow_n: int, sweeps: bool = True) -> list[Point]:
+    """The points of a run: each model's defaults at N, and each knob value at the sweep N (at the slow N where a
+    setting costs more than SLOW_NFE network evaluations per image)."""
+    from .recipes import get_preset
+
+    points = []
+    for name in models:
+        points.append(Point(name, (), n, "main"))
+        if not sweeps:
+            continue
+        recipe = get_preset(name)
+        defaults = recipe.options(None)
+        if defaults is None:
+            continue
+        seen = set()
+        for field in dataclasses.fields(defaults):
+            for value in KNOBS.get(field.name, ()):
+                options = recipe.options({field.name: value})
+                changed = tuple((f.name, getattr(options, f.name)) for f in dataclasses.fields(options)
+                                if getattr(options, f.name) != getattr(defaults, f.name))
+                if changed in seen:  # the default value of several knobs is one point
+                    continue
+                seen.add(changed)
+                cost = network_evaluations(recipe, options)
+                points.append(Point(name, changed, slow_n if cost > SLOW_NFE else sweep_n, "sweep"))
+    return points
+
+
+def cache_key(point: Point, sha256: str, seed: int, threads: int, device: str, judges: dict[str, str]) -> str:
+    settings = {"model": point.model, "sha256": sha256, "options": [list(o) for o in point.options], "n": point.n,
+                "seed": seed, "threads": threads, "device": device, "judges": judges, "batch": 100,
+                "version": PROTOCOL_VERSION}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def sampling_memory_mb(text_to_image, captions: list[str], device: str) -> float | None:
+    """Peak memory of drawing one batch, above what the process held before it: on a GPU the allocator's peak,
+    on Linux the resident set's high-water mark (reset through /proc/self/clear_refs first); None elsewhere."""
+    g = torch.Generator().manual_seed(0)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        text_to_image(captions, g)
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2 ** 20
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
+        before = _status_kb("VmRSS")
+        text_to_image(captions, g)
+        return (_status_kb("VmHWM") - before) / 1024
+    except OSError:
+        return None
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
+
+
+def measure(point: Point, seed: int, device: str) -> dict[str, Any]:
+    """The protocol's metrics of one point, plus its cost figures."""
+    from . import zoo
+    from .metrics.protocol import reference_set
+    from .recipes import get_preset
+
+    recipe = get_preset(point.model)
+    options = recipe.options(dict(point.options))
+    model = zoo.load(point.model, device=device)
+    metrics = recipe.evaluate(model, n=point.n, seed=seed, options=options)
+    draw = recipe.text_to_image(model, options, device)
+    captions = reference_set(100, seed).captions
+    with torch.no_grad():
+        memory = sampling_memory_mb(draw, captions, device)
+    return metrics | {"network_evaluations": network_evaluations(recipe, options), "sampling_memory_mb": memory}
+
+
+def judge_versions() -> dict[str, str]:
+    """The sha256 of each judge the protocol uses: a retrained judge invalidates every cached point."""
+    from . import zoo
+
+    names = ("evaluator-birds", "clip-birds", "attribute-judge-birds")
+    return {name: zoo.load_card(name)["sha256"] for name in names if name in zoo.available()}
+
+
+def released_generators() -> list[str]:
+    from . import zoo
+    from .recipes import PRESETS
+
+    return [name for name in zoo.available() if name in PRESETS and PRESETS[name].role == "generator"]
+
+
+def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow_n: int = 50, seed: int = 0,
+        threads: int | None = None, device: str = "cpu", cache_dir: str | os.PathLike | None = None,
+        sweeps: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Measure every point of `plan(...)` (cached ones are read back) and return the comparison as a dict: the
+    settings, one row per model (its main point with card facts) and every point."""
+    from . import zoo
+    from .data.synthbirds import t2ilab_home
+    from .recipes import get_preset
+
+    models = list(models) if models else released_generators()
+    if threads:
+        torch.set_num_threads(threads)
+    threads = torch.get_num_threads()
+    cache = Path(cache_dir) if cache_dir else t2ilab_home() / "compare"
+    cache.mkdir(parents=True, exist_ok=True)
+    judges = judge_versions()
+    points = plan(models, n, sweep_n, slow_n, sweeps)
+    results, started = [], time.time()
+    bar = tqdm(points, desc="compare", disable=not progress)
+    for point in bar:
+        bar.set_postfix_str(f"{point.model} {point.label} N={point.n}")
+        record: dict[str, Any] = {"model": point.model, "options": dict(point.options), "label": point.label,
+                                  "n": point.n, "kind": point.kind}
+        try:
+            card = zoo.load_card(point.model)
+            key = cache_key(point, card["sha256"], seed, threads, device, judges)
+            path = cache / f"{key}.json"
+            if path.is_file():
+                record |= {"metrics": json.loads(path.read_text()), "cached": True}
+            else:
+                metrics = measure(point, seed, device)
+                tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+                tmp.write_text(json.dumps(metrics, allow_nan=False))
+                os.replace(tmp, path)
+                record |= {"metrics": metrics, "cached": False}
+        except Exception as err:  # noqa: BLE001 - one broken model is reported in its row, not a failed run
+            record["error"] = f"{type(err).__name__}: {err}"[:300]
+        results.append(record)
+    rows = [_row(name, [r for r in results if r["model"] == name], get_preset) for name in models]
+    return {"settings": {"n": n, "sweep_n": sweep_n, "slow_n": slow_n, "seed": seed, "threads": threads,
+                         "device": device, "judges": judges, "protocol_version": PROTOCOL_VERSION},
+            "machine": zoo.machine_description(device), "commit": zoo.git_commit(),
+            "seconds": round(time.time() - started, 1), "rows": rows, "points": results}
+
+
+def _row(name: str, records: list[dict], get_preset) -> dict[str, Any]:
+    """The table row of one model: its main point's metrics and the facts of its card."""
+    from . import zoo
+
+    row: dict[str, Any] = {"model": name}
+    try:
+        recipe = get_preset(name)
+        card = zoo.load_card(name)
+        row |= {"family": recipe.family, "parameters": card.get("parameters"),
+                "training_minutes": round(card["wall_seconds"] / 60, 1) if "wall_seconds" in card else None,
+                "trained_on": (card.get("machine") or {}).get("gpu") or "cpu"}
+    except Exception as err:  # noqa: BLE001
+        row["error"] = f"{type(err).__name__}: {err}"[:300]
+        return row
+    main = next((r for r in records if r["kind"] == "main"), None)
+    if main is None or "error" in main:
+        row["error"] = main["error"] if main else "not measured"
+        return row
+    m = main["metrics"]
+    row |= {k: m.get(k) for k in QUALITY}
+    row |= {"network_evaluations": m.get("network_evaluations"), "images_per_second": m.get("images_per_second"),
+            "sampling_memory_mb": m.get("sampling_memory_mb"), "sampling": m.get("sampling"), "n": m.get("n")}
+    return row
+
+
+COLUMNS = [("family", "family", "{}"), ("model", "model", "{}"), ("parameters", "params (M)", "{:.2f}"),
+           ("fid_sb", "FID-SB", "{:.1f}"), ("kid", "KID", "{:.3f}"), ("precision", "precision", "{:.2f}"),
+           ("recall", "recall", "{:.2f}"), ("density", "density", "{:.2f}"), ("coverage", "coverage", "{:.2f}"),
+           ("attribute_accuracy", "attr. acc.", "{:.1%}"), ("judge_attribute_accuracy", "2nd judge", "{:.1%}"),
+           ("r_precision", "R-prec.", "{:.1%}"), ("network_evaluations", "NFE/image", "{}"),
+           ("images_per_second", "images/s", "{:.1f}"), ("sampling_memory_mb", "sampling MB", "{:.0f}"),
+           ("training_minutes", "train min", "{:.1f}"), ("nearest_train_ratio", "nearest-train", "{:.2f}")]
+
+
+def _cell(row: dict, key: str, fmt: str) -> str:
+    value = row.get(key)
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if key == "parameters":
+        value = value / 1e6
+    return fmt.format(value)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The comparison as a Markdown table, failures as a row that says what went wrong."""
+    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
+             "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    for row in result["rows"]:
+        if "error" in row:
+            lines.append(f"| {row.get('family', '?')} | {row['model']} | failed: {row['error']} |"
+                         + " |" * (len(COLUMNS) - 3))
+        else:
+            lines.append("| " + " | ".join(_cell(row, k, f) for k, _, f in COLUMNS) + " |")
+    s = result["settings"]
+    lines.append("")
+    lines.append(f"N = {s['n']} test captions, seed {s['seed']}, {s['threads']} threads on {s['device']}; "
+                 f"images/s at batch 100; sampling MB: peak memory of one batch of 100 above the loaded model; "
+                 f"train min: the card's training wall time; commit {result['commit'][:12]}.")
+    return "\n".join(lines)
+
+
+def points_table(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every measured point (main and swept) as a flat record: model, family, setting, N, quality and speed."""
+    from .recipes import get_preset
+
+    out = []
+    for r in result["points"]:
+        if "error" in r:
+            continue
+        m = r["metrics"]
+        out.append({"model": r["model"], "family": get_preset(r["model"]).family, "setting": r["label"],
+                    "kind": r["kind"], "n": r["n"], **{k: m.get(k) for k in QUALITY},
+                    "network_evaluations": m.get("network_evaluations"),
+                    "images_per_second": m.get("images_per_second")})
+    return out
+
+
+def write(result: dict[str, Any], out_dir: str | os.PathLike, command: str) -> tuple[Path, Path]:
+    """`compare.json` (settings, machine, commit, command, rows and points) and `compare.md` into `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"command": command, **result}
+    json_path, md_path = out / "compare.json", out / "compare.md"
+    json_path.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
+    md_path.write_text(f"`{command}`\n\n" + markdown(result) + "\n")
+    return json_path, md_path

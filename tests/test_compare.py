@@ -1,0 +1,109 @@
+"""`t2ilab compare` on tiny released models: the same seeds give the same table, cached points are reused until
+the weights' sha256 or a setting changes, a broken model is a row that says so, and the network evaluations per
+image it reports are the ones a counting hook sees."""
+import dataclasses
+import shutil
+
+import pytest
+import torch
+
+from t2ilab import cli, compare, zoo
+from t2ilab.recipes import PRESETS
+
+JUDGES = ("evaluator-birds", "clip-birds", "attribute-judge-birds")
+
+
+@pytest.fixture
+def tiny_zoo(tmp_path, monkeypatch):
+    """A zoo holding the real judges and two tiny untrained generators, registered as presets."""
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    for name in JUDGES:
+        card = zoo.load_card(name)
+        for file in (f"{name}.json", card["weights"]):
+            shutil.copy(zoo.weights_dir() / file, folder)
+    monkeypatch.setenv("T2ILAB_ZOO", str(folder))
+    for base, name in (("dfgan-birds32", "tiny-dfgan"), ("ddgan-birds32", "tiny-ddgan")):
+        recipe = dataclasses.replace(PRESETS[base].tiny(), name=name)
+        monkeypatch.setitem(PRESETS, name, recipe)
+        release_tiny(recipe, seed=0)
+    return folder
+
+
+def release_tiny(recipe, seed: int) -> None:
+    job = recipe.build_job(steps=1, seed=seed)
+    zoo.release(recipe.name, job.model.generator, {"family": "gan", "role": "generator", "command": "test",
+                                                   "wall_seconds": 6.0, "parameters": 1})
+
+
+def quality(result):
+    return [{k: row.get(k) for k in compare.QUALITY} for row in result["rows"]]
+
+
+def test_same_seeds_same_table_and_the_cache_follows_sha256_and_settings(tiny_zoo, tmp_path):
+    models = ["tiny-dfgan", "tiny-ddgan"]
+    first = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c1", sweeps=False, progress=False)
+    again = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c2", sweeps=False, progress=False)
+    assert quality(first) == quality(again)  # measured twice from scratch: the same numbers
+    assert not any(p["cached"] for p in first["points"])
+    cached = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c1", sweeps=False, progress=False)
+    assert all(p["cached"] for p in cached["points"]) and quality(cached) == quality(first)
+    release_tiny(PRESETS["tiny-ddgan"], seed=1)  # a re-release: new weights, new sha256
+    after = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c1", sweeps=False, progress=False)
+    assert [p["cached"] for p in after["points"]] == [True, False]
+    other_n = compare.run(models, n=12, seed=3, cache_dir=tmp_path / "c1", sweeps=False, progress=False)
+    assert not any(p["cached"] for p in other_n["points"])
+    row = first["rows"][1]
+    assert row["network_evaluations"] == 4 and row["training_minutes"] == 0.1 and row["family"] == "gan"
+    assert row["images_per_second"] > 0 and 0 <= row["attribute_accuracy"] <= 1
+
+
+def test_a_model_that_fails_to_load_is_a_row_not_a_crash(tiny_zoo, tmp_path):
+    card = zoo.load_card("tiny-ddgan")
+    path = tiny_zoo / card["weights"]
+    path.write_bytes(path.read_bytes()[:-10])
+    result = compare.run(["tiny-dfgan", "tiny-ddgan"], n=10, cache_dir=tmp_path, sweeps=False, progress=False)
+    good, bad = result["rows"]
+    assert "error" not in good and "damaged" in bad["error"]
+    table = compare.markdown(result)
+    assert "| gan | tiny-ddgan | failed: ZooError" in table and "tiny-dfgan" in table
+
+
+def test_the_cli_writes_json_and_markdown_and_checks_its_options(tiny_zoo, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["compare", "--models", "tiny-dfgan", "--n", "10", "--sweep-n", "10", "--out", str(out),
+                     "--cache-dir", str(tmp_path / "cache")]) == 0
+    record = compare.json.loads((out / "compare.json").read_text())
+    assert record["command"].startswith("t2ilab compare --models tiny-dfgan")
+    settings = [p["label"] for p in record["points"]]
+    assert settings == ["defaults", "truncation=0.5", "truncation=0.7", "defaults"]  # the knob swept
+    assert "| gan | tiny-dfgan |" in (out / "compare.md").read_text()
+    for bad, message in ((["--n", "3"], "--n must be between"), (["--models", "evaluator-birds"], "not a generator"),
+                         (["--threads", "0"], "--threads"), (["--models", "nope"], "unknown model")):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["compare", *bad])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_network_evaluations_match_a_counting_hook():
+    """The reported cost against the forward passes actually made (rows of each batch, per image)."""
+    rows = []
+    for name, options in (("diffusion-text-birds32", {"steps": 3, "guidance_scale": 2.0}),
+                          ("diffusion-text-birds32", {"steps": 3, "guidance_scale": 1.0}),
+                          ("ddgan-birds32", {})):
+        recipe = PRESETS[name].tiny()
+        job = recipe.build_job(steps=1)
+        model = getattr(job.model, "generator", job.model).eval()
+        rows.clear()
+        handle = model.register_forward_hook(lambda module, args, out: rows.append(len(args[0])))
+        draw = recipe.text_to_image(model, recipe.options(options))
+        draw(["a bird with a red crown", "a bird with blue wings"], torch.Generator().manual_seed(0))
+        handle.remove()
+        assert sum(rows) / 2 == compare.network_evaluations(recipe, recipe.options(options)), (name, options)
+
+
+def test_the_plan_measures_slow_settings_at_the_slow_n():
+    points = compare.plan(["diffusion-text-birds32"], n=2000, sweep_n=300, slow_n=50)
+    by_label = {p.label: p for p in points if p.kind == "sweep"}
+    assert by_label["steps=1000"].n == 50 and by_label["steps=10"].n == 300 and by_label["defaults"].n == 300
+    assert [p.kind for p in points].count("main") == 1

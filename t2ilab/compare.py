@@ -135,7 +135,8 @@ def _status_kb(field: str) -> int:
 
 
 def measure(point: Point, seed: int, device: str) -> dict[str, Any]:
-    """The protocol's metrics of one point, plus its cost figures."""
+    """The protocol's metrics of one point, plus its cost figures (the sampling memory for the main points only:
+    one more batch of 100 at a thousand steps would cost more than the point itself)."""
     from . import zoo
     from .metrics.protocol import reference_set
     from .recipes import get_preset
@@ -144,10 +145,11 @@ def measure(point: Point, seed: int, device: str) -> dict[str, Any]:
     options = recipe.options(dict(point.options))
     model = zoo.load(point.model, device=device)
     metrics = recipe.evaluate(model, n=point.n, seed=seed, options=options)
-    draw = recipe.text_to_image(model, options, device)
-    captions = reference_set(100, seed).captions
-    with torch.no_grad():
-        memory = sampling_memory_mb(draw, captions, device)
+    memory = None
+    if point.kind == "main":
+        draw = recipe.text_to_image(model, options, device)
+        with torch.no_grad():
+            memory = sampling_memory_mb(draw, reference_set(100, seed).captions, device)
     return metrics | {"network_evaluations": network_evaluations(recipe, options), "sampling_memory_mb": memory}
 
 

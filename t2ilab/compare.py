@@ -221,7 +221,7 @@ def _row(name: str, records: list[dict], get_preset) -> dict[str, Any]:
     try:
         recipe = get_preset(name)
         card = zoo.load_card(name)
-        row |= {"family": recipe.family, "parameters": card.get("parameters"),
+        row |= {"family": recipe.family, "sha256": card["sha256"], "parameters": card.get("parameters"),
                 "training_minutes": round(card["wall_seconds"] / 60, 1) if "wall_seconds" in card else None,
                 "trained_on": (card.get("machine") or {}).get("gpu") or "cpu"}
     except Exception as err:  # noqa: BLE001

@@ -363,7 +363,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     models = [m for group in args.models or [] for m in group.split(",") if m]
     for name in models:
-        if _preset(name).role != "generator":
+        if _preset(name).role not in ("generator", "judge"):
             raise UsageError(f"{name} is a {_preset(name).role}, not a generator; compare draws images")
     for flag, value in (("--n", args.n), ("--sweep-n", args.sweep_n), ("--slow-n", args.slow_n)):
         if not MIN_N <= value <= TEST_IMAGES:
@@ -486,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(func=_sample)
 
     comp = sub.add_parser("compare", help="every released generator under one protocol, knobs swept, one table")
-    comp.add_argument("--models", action="append", help="comma-separated generators (default: every released one)")
+    comp.add_argument("--models", action="append", help="comma-separated generators or guiding judges (default: every released one)")
     comp.add_argument("--n", type=int, default=2000, help="test captions of the main table (default 2000)")
     comp.add_argument("--sweep-n", type=int, default=300, help="test captions of each swept knob setting (default 300)")
     comp.add_argument("--slow-n", type=int, default=50,

@@ -2,7 +2,8 @@
 trilemma"; command `t2ilab compare`).
 
 One run measures each generator on the same test captions with the same seeds, the same N, the same judges and the
-same number of threads, and adds what a comparison of cost needs beside quality: parameters, network evaluations
+same number of threads (the generators, and the unconditional U-Net guided by each released judge), and adds what
+a comparison of cost needs beside quality: parameters, network evaluations
 per image, images per second at batch 100, the peak memory of sampling one batch of 100, and the training time its
 card recorded. Each generator's quality-speed knob is swept in the same run (DDIM steps and guidance scale for
 diffusion, temperature, top-k and guidance for the token models, truncation for the GANs) and every setting is kept
@@ -62,6 +63,8 @@ def network_evaluations(recipe, options) -> int:
     at scales other than 0 and 1. Token models: one per image token, doubled by guidance, times the reranking's
     draws. DDGAN: one per denoising step; the other GANs: one."""
     family = recipe.family
+    if recipe.role == "judge":  # DDIM on the unconditional U-Net, plus the judge's gradient at every step
+        return 2 * options.steps
     guided = getattr(options, "guidance_scale", 1.0) not in (0.0, 1.0)
     if family == "diffusion":
         steps = options.steps if options.sampler == "ddim" else DDPM_STEPS
@@ -80,9 +83,9 @@ def plan(models: list[str], n: int, sweep_n: int, slow_n: int, sweeps: bool = Tr
     points = []
     for name in models:
         points.append(Point(name, (), n, "main"))
-        if not sweeps:
-            continue
         recipe = get_preset(name)
+        if not sweeps or recipe.role != "generator":  # guided samplers: their main point only
+            continue
         defaults = recipe.options(None)
         if defaults is None:
             continue
@@ -144,7 +147,10 @@ def measure(point: Point, seed: int, device: str) -> dict[str, Any]:
     recipe = get_preset(point.model)
     options = recipe.options(dict(point.options))
     model = zoo.load(point.model, device=device)
-    metrics = recipe.evaluate(model, n=point.n, seed=seed, options=options)
+    if recipe.role == "judge":  # the sampler it makes of the model it guides
+        metrics = recipe.guided_metrics(model, point.n, seed, options)
+    else:
+        metrics = recipe.evaluate(model, n=point.n, seed=seed, options=options)
     memory = None
     if point.kind == "main":
         draw = recipe.text_to_image(model, options, device)
@@ -161,11 +167,15 @@ def judge_versions() -> dict[str, str]:
     return {name: zoo.load_card(name)["sha256"] for name in names if name in zoo.available()}
 
 
-def released_generators() -> list[str]:
+def released_generators(guided: bool = True) -> list[str]:
+    """The released models that draw: the generators, then (with `guided`) the judges whose guidance turns the
+    unconditional U-Net into a text-to-image sampler (classifier and CLIP guidance)."""
     from . import zoo
     from .recipes import PRESETS
 
-    return [name for name in zoo.available() if name in PRESETS and PRESETS[name].role == "generator"]
+    roles = ("generator", "judge") if guided else ("generator",)
+    names = [name for name in zoo.available() if name in PRESETS and PRESETS[name].role in roles]
+    return sorted(names, key=lambda name: roles.index(PRESETS[name].role))
 
 
 def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow_n: int = 50, seed: int = 0,
@@ -221,6 +231,8 @@ def _row(name: str, records: list[dict], get_preset) -> dict[str, Any]:
     try:
         recipe = get_preset(name)
         card = zoo.load_card(name)
+        if recipe.role == "judge":
+            row["guides"] = recipe.guided_model
         row |= {"family": recipe.family, "sha256": card["sha256"], "parameters": card.get("parameters"),
                 "training_minutes": round(card["wall_seconds"] / 60, 1) if "wall_seconds" in card else None,
                 "trained_on": (card.get("machine") or {}).get("gpu") or "cpu"}

@@ -231,10 +231,14 @@ def _row(name: str, records: list[dict], get_preset) -> dict[str, Any]:
     try:
         recipe = get_preset(name)
         card = zoo.load_card(name)
-        if recipe.role == "judge":
+        parameters, seconds = card.get("parameters"), card.get("wall_seconds")
+        if recipe.role == "judge":  # the sampler is the guided U-Net and its judge: count both
+            guided = zoo.load_card(recipe.guided_model)
             row["guides"] = recipe.guided_model
-        row |= {"family": recipe.family, "sha256": card["sha256"], "parameters": card.get("parameters"),
-                "training_minutes": round(card["wall_seconds"] / 60, 1) if "wall_seconds" in card else None,
+            parameters = (parameters or 0) + guided.get("parameters", 0)
+            seconds = (seconds or 0) + guided.get("wall_seconds", 0)
+        row |= {"family": recipe.family, "sha256": card["sha256"], "parameters": parameters,
+                "training_minutes": round(seconds / 60, 1) if seconds else None,
                 "trained_on": (card.get("machine") or {}).get("gpu") or "cpu"}
     except Exception as err:  # noqa: BLE001
         row["error"] = f"{type(err).__name__}: {err}"[:300]

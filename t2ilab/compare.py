@@ -269,6 +269,8 @@ def _cell(row: dict, key: str, fmt: str) -> str:
         return "-"
     if key == "parameters":
         value = value / 1e6
+    if key == "model" and "guides" in row:
+        value = f"{row['guides']} guided by {value}"
     return fmt.format(value)
 
 

@@ -84,7 +84,10 @@ def plan(models: list[str], n: int, sweep_n: int, slow_n: int, sweeps: bool = Tr
     for name in models:
         points.append(Point(name, (), n, "main"))
         recipe = get_preset(name)
-        if not sweeps or recipe.role != "generator":  # guided samplers: their main point only
+        if not sweeps:
+            continue
+        if recipe.role != "generator":  # a guided sampler: its defaults at the sweep N, beside the knob curves
+            points.append(Point(name, (), sweep_n, "sweep"))
             continue
         defaults = recipe.options(None)
         if defaults is None:

@@ -107,3 +107,14 @@ def test_the_plan_measures_slow_settings_at_the_slow_n():
     by_label = {p.label: p for p in points if p.kind == "sweep"}
     assert by_label["steps=1000"].n == 50 and by_label["steps=10"].n == 300 and by_label["defaults"].n == 300
     assert [p.kind for p in points].count("main") == 1
+
+
+def test_the_committed_comparison_measured_every_released_model_as_released():
+    """The chapters read benchmarks/results/compare.json: it must hold every released generator and guided sampler,
+    measured on the weights released now (a re-release without a new comparison fails here)."""
+    record = zoo.benchmark_record("compare.json")
+    rows = {row["model"]: row for row in record["rows"]}
+    for name in compare.released_generators():
+        assert name in rows and "error" not in rows[name], f"{name} is missing from compare.json"
+        assert rows[name]["sha256"] == zoo.load_card(name)["sha256"], f"{name} was re-released since the comparison"
+    assert record["settings"]["n"] >= 2000 and record["command"].startswith("t2ilab compare")

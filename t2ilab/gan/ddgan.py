@@ -121,8 +121,6 @@ class DDDiscriminator(nn.Module):
         widths = [w * min(8, 2 ** i) for i in range((cfg.image_size // 4).bit_length())]  # S down to 4x4
         self.stem = nn.Conv2d(6, widths[0], 3, padding=1)
         self.blocks = nn.Sequential(*[DownBlock(a, b) for a, b in zip(widths[:-1], widths[1:])])
-        for block in self.blocks:  # DF-GAN lets each residual in from zero; real and generated pairs differ in
-            nn.init.ones_(block.gamma)  # detail, not in the mean colour the shortcut alone sees: open it at once
         self.time = nn.Sequential(nn.Linear(cfg.time_dim, cfg.time_dim), nn.SiLU())
         c = widths[-1]
         self.joint = nn.Sequential(nn.Conv2d(c + cfg.sentence_dim + cfg.time_dim, c, 3, padding=1),

@@ -374,7 +374,8 @@ def _compare(args: argparse.Namespace) -> int:
         raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {args.seed}")
     _check_device(args.device)
     result = compare.run(models or None, n=args.n, sweep_n=args.sweep_n, slow_n=args.slow_n, seed=args.seed,
-                         threads=args.threads, device=args.device, cache_dir=args.cache_dir, sweeps=args.sweeps)
+                         threads=args.threads, device=args.device, cache_dir=args.cache_dir, sweeps=args.sweeps,
+                         memory=args.memory)
     print(compare.markdown(result))
     failed = [row["model"] for row in result["rows"] if "error" in row]
     if failed:
@@ -493,6 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="test captions of settings with more than 400 network evaluations per image (default 50)")
     comp.add_argument("--sweeps", action=argparse.BooleanOptionalAction, default=True,
                       help="sweep each generator's quality-speed knob (default yes)")
+    comp.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                      help="measure each generator's sampling memory in a fresh process (default yes)")
     comp.add_argument("--threads", type=int, default=None, help="torch threads for every model (default: torch's)")
     comp.add_argument("--seed", type=int, default=0)
     comp.add_argument("--device", default="cpu")

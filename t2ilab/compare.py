@@ -141,10 +141,8 @@ def _status_kb(field: str) -> int:
 
 
 def measure(point: Point, seed: int, device: str) -> dict[str, Any]:
-    """The protocol's metrics of one point, plus its cost figures (the sampling memory for the main points only:
-    one more batch of 100 at a thousand steps would cost more than the point itself)."""
+    """The protocol's metrics of one point, plus its network evaluations per image."""
     from . import zoo
-    from .metrics.protocol import reference_set
     from .recipes import get_preset
 
     recipe = get_preset(point.model)
@@ -154,12 +152,26 @@ def measure(point: Point, seed: int, device: str) -> dict[str, Any]:
         metrics = recipe.guided_metrics(model, point.n, seed, options)
     else:
         metrics = recipe.evaluate(model, n=point.n, seed=seed, options=options)
-    memory = None
-    if point.kind == "main":
-        draw = recipe.text_to_image(model, options, device)
-        with torch.no_grad():
-            memory = sampling_memory_mb(draw, reference_set(100, seed).captions, device)
-    return metrics | {"network_evaluations": network_evaluations(recipe, options), "sampling_memory_mb": memory}
+    return metrics | {"network_evaluations": network_evaluations(recipe, options)}
+
+
+def memory_in_fresh_process(model: str, seed: int, device: str, threads: int) -> float | None:
+    """`sampling_memory_mb` of one batch of 100 of `model` at its defaults, in a fresh Python process: in this one,
+    memory freed by earlier points would be reused and hide what sampling needs."""
+    import subprocess
+    import sys
+
+    script = ("import json, sys, torch; from t2ilab import compare, zoo; from t2ilab.recipes import get_preset; "
+              "from t2ilab.metrics.protocol import reference_set; torch.set_num_threads(int(sys.argv[4])); "
+              "name, seed, device = sys.argv[1], int(sys.argv[2]), sys.argv[3]; r = get_preset(name); "
+              "draw = r.text_to_image(zoo.load(name, device=device), None, device); "
+              "captions = reference_set(100, seed).captions; draw(captions[:2], torch.Generator().manual_seed(0)); "
+              "print(json.dumps(compare.sampling_memory_mb(draw, captions, device)))")
+    out = subprocess.run([sys.executable, "-c", script, model, str(seed), device, str(threads)],
+                         capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(f"memory measurement of {model} failed: {out.stderr.strip()[-300:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def judge_versions() -> dict[str, str]:
@@ -183,9 +195,10 @@ def released_generators(guided: bool = True) -> list[str]:
 
 def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow_n: int = 50, seed: int = 0,
         threads: int | None = None, device: str = "cpu", cache_dir: str | os.PathLike | None = None,
-        sweeps: bool = True, progress: bool = True) -> dict[str, Any]:
+        sweeps: bool = True, progress: bool = True, memory: bool = True) -> dict[str, Any]:
     """Measure every point of `plan(...)` (cached ones are read back) and return the comparison as a dict: the
-    settings, one row per model (its main point with card facts) and every point."""
+    settings, one row per model (its main point with card facts) and every point. `memory` adds the sampling
+    memory of each main point, measured in a fresh process (so only models of the preset registry)."""
     from . import zoo
     from .data.synthbirds import t2ilab_home
     from .recipes import get_preset
@@ -208,14 +221,16 @@ def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow
             card = zoo.load_card(point.model)
             key = cache_key(point, card["sha256"], seed, threads, device, judges)
             path = cache / f"{key}.json"
-            if path.is_file():
-                record |= {"metrics": json.loads(path.read_text()), "cached": True}
-            else:
-                metrics = measure(point, seed, device)
-                tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-                tmp.write_text(json.dumps(metrics, allow_nan=False))
-                os.replace(tmp, path)
-                record |= {"metrics": metrics, "cached": False}
+            record["cached"] = path.is_file()
+            metrics = json.loads(path.read_text()) if record["cached"] else measure(point, seed, device)
+            _store(path, metrics)
+            if point.kind == "main" and memory:  # what sampling one batch needs, measured apart, cached apart
+                memory_path = cache / f"{key}-memory.json"
+                if not memory_path.is_file():
+                    _store(memory_path, {"sampling_memory_mb": memory_in_fresh_process(point.model, seed, device,
+                                                                                       threads)})
+                metrics = metrics | json.loads(memory_path.read_text())
+            record["metrics"] = metrics
         except Exception as err:  # noqa: BLE001 - one broken model is reported in its row, not a failed run
             record["error"] = f"{type(err).__name__}: {err}"[:300]
         results.append(record)
@@ -224,6 +239,14 @@ def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow
                          "device": device, "judges": judges, "protocol_version": PROTOCOL_VERSION},
             "machine": zoo.machine_description(device), "commit": zoo.git_commit(),
             "seconds": round(time.time() - started, 1), "rows": rows, "points": results}
+
+
+def _store(path: Path, value: dict[str, Any]) -> None:
+    if path.is_file():
+        return
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(value, allow_nan=False))
+    os.replace(tmp, path)
 
 
 def _row(name: str, records: list[dict], get_preset) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from t2ilab import cli, compare, zoo
 from t2ilab.recipes import PRESETS
 
 JUDGES = ("evaluator-birds", "clip-birds", "attribute-judge-birds")
+QUICK = {"sweeps": False, "progress": False, "memory": False}  # the main points only; memory has its own test
 
 
 @pytest.fixture
@@ -42,16 +43,16 @@ def quality(result):
 
 def test_same_seeds_same_table_and_the_cache_follows_sha256_and_settings(tiny_zoo, tmp_path):
     models = ["tiny-dfgan", "tiny-ddgan"]
-    first = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c1", sweeps=False, progress=False)
-    again = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c2", sweeps=False, progress=False)
+    first = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c1", **QUICK)
+    again = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c2", **QUICK)
     assert quality(first) == quality(again)  # measured twice from scratch: the same numbers
     assert not any(p["cached"] for p in first["points"])
-    cached = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c1", sweeps=False, progress=False)
+    cached = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c1", **QUICK)
     assert all(p["cached"] for p in cached["points"]) and quality(cached) == quality(first)
     release_tiny(PRESETS["tiny-ddgan"], seed=1)  # a re-release: new weights, new sha256
-    after = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c1", sweeps=False, progress=False)
+    after = compare.run(models, n=10, seed=3, cache_dir=tmp_path / "c1", **QUICK)
     assert [p["cached"] for p in after["points"]] == [True, False]
-    other_n = compare.run(models, n=12, seed=3, cache_dir=tmp_path / "c1", sweeps=False, progress=False)
+    other_n = compare.run(models, n=12, seed=3, cache_dir=tmp_path / "c1", **QUICK)
     assert not any(p["cached"] for p in other_n["points"])
     row = first["rows"][1]
     assert row["network_evaluations"] == 4 and row["training_minutes"] == 0.1 and row["family"] == "gan"
@@ -62,7 +63,7 @@ def test_a_model_that_fails_to_load_is_a_row_not_a_crash(tiny_zoo, tmp_path):
     card = zoo.load_card("tiny-ddgan")
     path = tiny_zoo / card["weights"]
     path.write_bytes(path.read_bytes()[:-10])
-    result = compare.run(["tiny-dfgan", "tiny-ddgan"], n=10, cache_dir=tmp_path, sweeps=False, progress=False)
+    result = compare.run(["tiny-dfgan", "tiny-ddgan"], n=10, cache_dir=tmp_path, **QUICK)
     good, bad = result["rows"]
     assert "error" not in good and "damaged" in bad["error"]
     table = compare.markdown(result)
@@ -72,7 +73,7 @@ def test_a_model_that_fails_to_load_is_a_row_not_a_crash(tiny_zoo, tmp_path):
 def test_the_cli_writes_json_and_markdown_and_checks_its_options(tiny_zoo, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["compare", "--models", "tiny-dfgan", "--n", "10", "--sweep-n", "10", "--out", str(out),
-                     "--cache-dir", str(tmp_path / "cache")]) == 0
+                     "--cache-dir", str(tmp_path / "cache"), "--no-memory"]) == 0
     record = compare.json.loads((out / "compare.json").read_text())
     assert record["command"].startswith("t2ilab compare --models tiny-dfgan")
     settings = [p["label"] for p in record["points"]]
@@ -118,3 +119,15 @@ def test_the_committed_comparison_measured_every_released_model_as_released():
         assert name in rows and "error" not in rows[name], f"{name} is missing from compare.json"
         assert rows[name]["sha256"] == zoo.load_card(name)["sha256"], f"{name} was re-released since the comparison"
     assert record["settings"]["n"] >= 2000 and record["command"].startswith("t2ilab compare")
+
+
+def test_sampling_memory_sees_what_a_batch_allocates():
+    """A stand-in sampler that holds 256 MiB while it runs: the measured peak above the start is at least that."""
+    def draw(captions, g):
+        block = torch.ones(64, 1024, 1024)  # 256 MiB, touched
+        return block.sum()
+
+    measured = compare.sampling_memory_mb(draw, ["a bird"], "cpu")
+    if measured is None:
+        pytest.skip("no /proc/self/status here")
+    assert 240 <= measured <= 400

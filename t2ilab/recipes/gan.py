@@ -79,15 +79,21 @@ class DFGANRecipe(Recipe):
     role: ClassVar[str] = "generator"
     model_class: ClassVar[type] = DFGenerator
 
-    def build_job(self, **overrides) -> Job:
-        cfg = self.config(**overrides)
+    def conditioned_data(self, cfg: TrainConfig):
+        """What every GAN recipe trains on: the training split, the frozen mini-CLIP, the sentence features of
+        every caption computed once (N images, captions per image, D), and the model config sized to both."""
         data = self.data.load("train")
         clip = frozen_clip(cfg.device)
         flat = [c for caps in data.captions for c in caps]
-        per_image = len(data.captions[0])
-        sentences = sentence_features(clip, flat).view(len(data.captions), per_image, -1)  # (N, 10, D), once
+        sentences = sentence_features(clip, flat).view(len(data.captions), len(data.captions[0]), -1)
         model_cfg = dataclasses.replace(self.model_config, image_size=self.data.image_size,
                                         sentence_dim=sentences.shape[-1])
+        return data, clip, sentences, model_cfg
+
+    def build_job(self, **overrides) -> Job:
+        cfg = self.config(**overrides)
+        data, clip, sentences, model_cfg = self.conditioned_data(cfg)
+        per_image = sentences.shape[1]
         torch.manual_seed(cfg.seed)
         gan = DFGAN(model_cfg)
         images, batch_size = data.images, self.batch_size
@@ -175,13 +181,8 @@ class StackGANRecipe(DFGANRecipe):
 
     def build_job(self, **overrides) -> Job:
         cfg = self.config(**overrides)
-        data = self.data.load("train")
-        clip = frozen_clip(cfg.device)
-        per_image = len(data.captions[0])
-        flat = [c for caps in data.captions for c in caps]
-        sentences = sentence_features(clip, flat).view(len(data.captions), per_image, -1)
-        model_cfg = dataclasses.replace(self.model_config, image_size=self.data.image_size,
-                                        sentence_dim=sentences.shape[-1])
+        data, clip, sentences, model_cfg = self.conditioned_data(cfg)
+        per_image = sentences.shape[1]
         torch.manual_seed(cfg.seed)
         gan = StackGAN(model_cfg)
         images, batch_size, kl_weight = data.images, self.batch_size, self.kl_weight
@@ -272,13 +273,8 @@ class DDGANRecipe(DFGANRecipe):
 
     def build_job(self, **overrides) -> Job:
         cfg = self.config(**overrides)
-        data = self.data.load("train")
-        clip = frozen_clip(cfg.device)
-        per_image = len(data.captions[0])
-        flat = [c for caps in data.captions for c in caps]
-        sentences = sentence_features(clip, flat).view(len(data.captions), per_image, -1)
-        model_cfg = dataclasses.replace(self.model_config, image_size=self.data.image_size,
-                                        sentence_dim=sentences.shape[-1])
+        data, clip, sentences, model_cfg = self.conditioned_data(cfg)
+        per_image = sentences.shape[1]
         torch.manual_seed(cfg.seed)
         gan = DDGAN(model_cfg)
         schedule = ddgan_schedule(model_cfg.num_timesteps, model_cfg.beta_min, model_cfg.beta_max)

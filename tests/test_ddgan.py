@@ -91,3 +91,35 @@ def test_a_tiny_ddgan_trains_both_players_and_its_release_reloads(tmp_path, monk
     images = draw(["a small bird with a red crown"] * 3, torch.Generator().manual_seed(0))
     again = draw(["a small bird with a red crown"] * 3, torch.Generator().manual_seed(0))
     assert images.shape == (3, 3, 32, 32) and torch.equal(images, again)
+
+
+def test_extra_discriminator_steps_each_read_their_share_of_the_batch():
+    import dataclasses
+
+    recipe = dataclasses.replace(PRESETS["ddgan-birds32"].tiny(), loss="hinge", discriminator_steps=2)
+    job = recipe.build_job(steps=2)
+    assert [p.name for p in job.phases] == ["discriminator", "discriminator2", "generator"]
+    batch = job.batch_fn(1, 0, 1)  # an odd step: no R1 with r1_every = 2
+    seen = []
+    job.model.discriminator.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    for phase in job.phases[:2]:
+        loss, logs = phase.step_fn(job.model, batch)
+    assert [len(x) for x in seen] == [recipe.batch_size // 2] * 6  # real, generated, mismatched per share
+    assert torch.equal(seen[0], batch[0][0::2]) and torch.equal(seen[3], batch[0][1::2])
+    # the hinge terms by hand on the second share's scores
+    with torch.no_grad():
+        real, fake, mismatched = (job.model.discriminator(x, *args) for x, args in [
+            (batch[0][1::2], (batch[1][1::2], batch[2][1::2], batch[3][1::2])),
+            (seen[4], (batch[1][1::2], batch[2][1::2], batch[3][1::2])),
+            (batch[0][1::2], (batch[1][1::2], batch[2][1::2], batch[4][1::2]))])
+    assert logs["d_real"] == pytest.approx(torch.clamp(1 - real, min=0).mean().item(), abs=1e-6)
+    assert logs["d_fake"] == pytest.approx(torch.clamp(1 + fake, min=0).mean().item(), abs=1e-6)
+    assert logs["d_mismatched"] == pytest.approx(torch.clamp(1 + mismatched, min=0).mean().item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("change", [{"loss": "wasserstein"}, {"discriminator_steps": 0}, {"discriminator_steps": 3}])
+def test_bad_ddgan_options_are_refused(change):
+    import dataclasses
+
+    with pytest.raises(ValueError, match=next(iter(change))):
+        dataclasses.replace(PRESETS["ddgan-birds32"].tiny(), **change)

@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.t2ilab-requirements-installed
 
-.PHONY: setup test book lab data student clean
+.PHONY: setup test book check-book lab data student clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: setup
 book: setup
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "The course is in _build/html/index.html"
+
+# the built book opened in headless Chromium, page by page (installs Debian's chromium if missing)
+check-book: setup
+	bash tests/browser/install_chromium.sh
+	$(BIN)/python tests/browser/check_book.py _build/html --screenshots _build/screenshots
 
 # every chapter without the exercise solutions and with outputs cleared, for handing out
 student: setup

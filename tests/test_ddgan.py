@@ -123,3 +123,36 @@ def test_bad_ddgan_options_are_refused(change):
 
     with pytest.raises(ValueError, match=next(iter(change))):
         dataclasses.replace(PRESETS["ddgan-birds32"].tiny(), **change)
+
+
+def test_minibatch_stddev_against_a_loop_over_groups():
+    from t2ilab.gan import minibatch_stddev
+
+    h = torch.randn(8, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    out = minibatch_stddev(h, group=4)
+    assert out.shape == (8, 4, 2, 2) and torch.equal(out[:, :3], h)
+    for i in range(8):  # sample i is grouped with every sample j = i mod 2
+        members = h[[j for j in range(8) if j % 2 == i % 2]]
+        expected = members.std(0, unbiased=False).mean()
+        assert torch.allclose(out[i, 3], expected.expand(2, 2), atol=1e-4)
+    assert minibatch_stddev(h[:3], group=4)[:, 3].std() == 0  # 3 samples: one group of 3
+    assert minibatch_stddev(h[:1])[0, 3].abs().max() < 1e-3  # a group of one has no spread
+
+
+@pytest.mark.parametrize("blocks", ["time", "dfgan"])
+def test_both_discriminators_score_pairs_and_read_the_step(blocks):
+    import dataclasses
+
+    from t2ilab.gan import DDDiscriminator
+
+    d = DDDiscriminator(dataclasses.replace(TINY, discriminator_blocks=blocks))
+    x_prev, x_t = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
+    s = torch.randn(4, 6)
+    scores = d(x_prev, x_t, torch.zeros(4, dtype=torch.long), s)
+    assert scores.shape == (4,)
+    assert not torch.allclose(scores, d(x_prev, x_t, torch.full((4,), 3), s))
+    if blocks == "time":  # the minibatch channel: a sample's score depends on the rest of its group
+        batch = torch.cat([x_prev[:1], x_prev[:1], x_prev[:1], x_prev[:1]])
+        assert not torch.allclose(d(batch, x_t, torch.zeros(4, dtype=torch.long), s)[0], scores[0])
+    with pytest.raises(ValueError, match="discriminator_blocks"):
+        dataclasses.replace(TINY, discriminator_blocks="resnet")

@@ -4,7 +4,7 @@
 R1) and DiffAugment; `ddgan.py` the denoising diffusion GAN (few large denoising steps, each a conditional GAN); `dfgan.py` the single-stage generator with deep fusion (strategy 2) and truncated noise; `stackgan.py` the
 tree of generators with conditioning augmentation (strategy 1).
 """
-from .ddgan import (DDGAN, DDDiscriminator, DDGANConfig, DDGenerator, ddgan_sample, ddgan_schedule,
+from .ddgan import (DDGAN, DDDiscriminator, DDGANConfig, DDGenerator, ddgan_sample, ddgan_schedule, minibatch_stddev,
                     posterior_sample, q_pair, vp_alpha_bar)
 from .dfgan import DFGAN, DFDiscriminator, DFGANConfig, DFGenerator, truncated_noise
 from .stackgan import (ConditioningAugmentation, StackGAN, StackGANConfig, StackGenerator, downsample_to,
@@ -13,7 +13,7 @@ from .losses import (diff_augment, hinge_discriminator, hinge_generator, matchin
                      nonsaturating_discriminator, nonsaturating_generator, r1_penalty)
 
 __all__ = ["DDGAN", "DDDiscriminator", "DDGANConfig", "DDGenerator", "ddgan_sample", "ddgan_schedule",
-           "posterior_sample", "q_pair", "vp_alpha_bar", "ConditioningAugmentation", "StackGAN", "StackGANConfig", "StackGenerator", "downsample_to",
+           "minibatch_stddev", "posterior_sample", "q_pair", "vp_alpha_bar", "ConditioningAugmentation", "StackGAN", "StackGANConfig", "StackGenerator", "downsample_to",
            "kl_to_standard_normal", "DFDiscriminator", "DFGAN", "DFGANConfig", "DFGenerator", "diff_augment", "hinge_discriminator",
            "hinge_generator", "matching_aware_gradient_penalty", "nonsaturating_discriminator",
            "nonsaturating_generator", "r1_penalty", "truncated_noise"]

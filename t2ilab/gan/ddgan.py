@@ -11,13 +11,15 @@ After Xiao, Kreis & Vahdat (2022), "Tackling the Generative Learning Trilemma wi
 - The schedule is the paper's discretised VP-SDE (beta_min = 0.1, beta_max = 20) on T + 1 times t_i = i/T, moved
   into [1e-3, 1]; T = 1 makes the model an ordinary one-step conditional GAN.
 
-The networks reuse DF-GAN's parts: the generator encodes x_t with down blocks and decodes with up blocks whose
-affine fusion layers are driven by one condition vector (time embedding, noise z and sentence embedding together),
-with skip connections from the encoder; the discriminator is DF-GAN's one-way discriminator on the 6-channel pair,
-joined with the sentence and time embeddings at 4x4.
+The generator reuses DF-GAN's parts: it encodes x_t with down blocks and decodes with up blocks whose affine fusion
+layers are driven by one condition vector (time embedding, noise z and sentence embedding together), with skip
+connections from the encoder. The discriminator follows the paper's: residual down blocks with the time embedding
+added inside each, a minibatch standard-deviation channel, then joined with the sentence and time embeddings at
+4x4 (DF-GAN's down blocks, as in the first 45-minute run, remain an option).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -42,12 +44,17 @@ class DDGANConfig:
     generator_width: int = 32  # channels at the image size, x2 per halving down to 8x8
     discriminator_width: int = 32
     fusion_hidden: int = 128
+    # "time": the paper's blocks (time embedding added inside every block, minibatch standard deviation before the
+    # score); "dfgan": DF-GAN's down blocks with the time joined only at 4x4 (the first 45-minute run's)
+    discriminator_blocks: str = "time"
 
     def __post_init__(self):
         if self.num_timesteps < 1:
             raise ValueError(f"num_timesteps must be at least 1, got {self.num_timesteps}")
         if self.image_size % 8:
             raise ValueError(f"image_size must be a multiple of 8, got {self.image_size}")
+        if self.discriminator_blocks not in ("time", "dfgan"):
+            raise ValueError(f"discriminator_blocks must be 'time' or 'dfgan', got {self.discriminator_blocks!r}")
 
     @property
     def condition_dim(self) -> int:
@@ -111,6 +118,36 @@ class DDGenerator(nn.Module):
         return torch.tanh(self.to_rgb(self.out_fuse(h, c)))
 
 
+class TimeDownBlock(nn.Module):
+    """The paper's discriminator block: LeakyReLU, 3x3 convolution, plus a projection of the time embedding, LeakyReLU,
+    3x3 convolution, 2x average pooling; added to a pooled 1x1 shortcut and scaled by 1/sqrt(2). Nonlinear from the
+    first step (DF-GAN's block starts as its linear shortcut), and told the step inside every block."""
+
+    def __init__(self, c_in: int, c_out: int, time_dim: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.time = nn.Linear(time_dim, c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.shortcut = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.leaky_relu(x, 0.2)) + self.time(temb)[:, :, None, None]
+        h = F.avg_pool2d(self.conv2(F.leaky_relu(h, 0.2)), 2)
+        return (h + F.avg_pool2d(self.shortcut(x), 2)) / math.sqrt(2)
+
+
+def minibatch_stddev(h: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C + 1, H, W): one more channel holding the standard deviation of the features across a
+    group of samples, averaged over features and positions (Karras et al., 2018). A generator whose outputs vary
+    less than the data's, within a batch, is visible to a discriminator that reads it. Sample i is in group i mod
+    (B / G), G the largest divisor of B up to `group`."""
+    b, c, height, width = h.shape
+    g = next(k for k in range(min(group, b), 0, -1) if b % k == 0)
+    y = h.view(g, b // g, c, height, width)
+    y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean([1, 2, 3])  # (B / G,)
+    return torch.cat([h, y.repeat(g)[:, None, None, None].expand(-1, 1, height, width)], 1)
+
+
 class DDDiscriminator(nn.Module):
     """D(x_{t-1}, x_t, t, s) -> (B,) scores: is x_{t-1} a real denoising step of x_t for this caption?"""
 
@@ -120,17 +157,26 @@ class DDDiscriminator(nn.Module):
         w = cfg.discriminator_width
         widths = [w * min(8, 2 ** i) for i in range((cfg.image_size // 4).bit_length())]  # S down to 4x4
         self.stem = nn.Conv2d(6, widths[0], 3, padding=1)
-        self.blocks = nn.Sequential(*[DownBlock(a, b) for a, b in zip(widths[:-1], widths[1:])])
+        pairs = list(zip(widths[:-1], widths[1:]))
+        if cfg.discriminator_blocks == "time":
+            self.blocks = nn.ModuleList(TimeDownBlock(a, b, cfg.time_dim) for a, b in pairs)
+        else:
+            self.blocks = nn.ModuleList(DownBlock(a, b) for a, b in pairs)
         self.time = nn.Sequential(nn.Linear(cfg.time_dim, cfg.time_dim), nn.SiLU())
         c = widths[-1]
-        self.joint = nn.Sequential(nn.Conv2d(c + cfg.sentence_dim + cfg.time_dim, c, 3, padding=1),
+        extra = 1 if cfg.discriminator_blocks == "time" else 0  # the minibatch standard deviation
+        self.joint = nn.Sequential(nn.Conv2d(c + extra + cfg.sentence_dim + cfg.time_dim, c, 3, padding=1),
                                    nn.LeakyReLU(0.2), nn.Conv2d(c, 1, cfg.image_size >> (len(widths) - 1)))
 
     def forward(self, x_prev: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
                 sentence: torch.Tensor) -> torch.Tensor:
-        h = self.blocks(self.stem(torch.cat([x_prev, x_t], 1)))
-        cond = torch.cat([sentence, self.time(timestep_embedding(t, self.cfg.time_dim))], 1)
-        cond = cond[:, :, None, None].expand(-1, -1, *h.shape[2:])
+        temb = self.time(timestep_embedding(t, self.cfg.time_dim))
+        h = self.stem(torch.cat([x_prev, x_t], 1))
+        for block in self.blocks:
+            h = block(h, temb) if isinstance(block, TimeDownBlock) else block(h)
+        if self.cfg.discriminator_blocks == "time":
+            h = minibatch_stddev(F.leaky_relu(h, 0.2))
+        cond = torch.cat([sentence, temb], 1)[:, :, None, None].expand(-1, -1, *h.shape[2:])
         return self.joint(torch.cat([h, cond], 1)).flatten()
 
 

@@ -1,0 +1,149 @@
+"""The rendered book checked as a reader sees it: every page opened in headless Chromium (scripts run, so MathJax
+has typeset the maths), then read for what a person would notice.
+
+    python tests/browser/check_book.py _build/html [--screenshots DIR]
+
+A page fails on: no title or no top-level heading; an error, traceback or stderr block in an output cell; visible
+raw LaTeX (MathJax did not typeset it); an image whose file is missing or empty; an image without alt text (the
+alt of an executed figure must describe it, not repeat its file name); fewer figures than the chapter's figure
+cells. Chromium comes from Debian's `chromium` package (`tests/browser/install_chromium.sh`). Exit status 1 lists
+every failure, page by page.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--virtual-time-budget=5000", "--hide-scrollbars"]
+HIDDEN = {"script", "style", "code", "pre", "noscript", "textarea", "mjx-assistive-mml", "math", "svg"}
+
+
+class Page(HTMLParser):
+    """What the checks need from one page's DOM."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.title, self.h1, self.images, self.bad_outputs, self.visible = "", 0, [], [], []
+        self._stack: list[tuple[str, set[str]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        classes = set((a.get("class") or "").split())
+        if tag == "img":
+            self.images.append(a)
+            return
+        if tag in {"br", "hr", "meta", "link", "input", "source", "wbr"}:
+            return
+        self._stack.append((tag, classes))
+        if tag == "h1":
+            self.h1 += 1
+        if "output" in classes and classes & {"stderr", "traceback", "error"}:
+            self.bad_outputs.append(" ".join(sorted(classes)))
+
+    def handle_endtag(self, tag):
+        for i in range(len(self._stack) - 1, -1, -1):
+            if self._stack[i][0] == tag:
+                del self._stack[i:]
+                return
+
+    def handle_data(self, data):
+        tags = [t for t, _ in self._stack]
+        if tags and tags[-1] == "title":
+            self.title += data.strip()
+        elif not HIDDEN & set(tags):
+            self.visible.append(data)
+
+
+def render(chromium: str, page: Path, screenshot: Path | None) -> str:
+    with tempfile.TemporaryDirectory() as profile:
+        flags = CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]
+        dom = subprocess.run(["timeout", "90", chromium, *flags, "--dump-dom", page.as_uri()],
+                             capture_output=True, text=True, check=True).stdout
+        if screenshot is not None:
+            subprocess.run(["timeout", "90", chromium, *flags, "--window-size=1280,4000",
+                            f"--screenshot={screenshot}", page.as_uri()], capture_output=True, check=True)
+    return dom
+
+
+def figure_cells(notebook: Path) -> int:
+    """Code cells whose metadata gives their figure an alt text: each must show at least one image."""
+    cells = json.loads(notebook.read_text())["cells"]
+    return sum(1 for c in cells if c["metadata"].get("mystnb", {}).get("image", {}).get("alt"))
+
+
+def check_page(html: Path, dom: str, notebook: Path | None) -> list[str]:
+    page, problems = Page(), []
+    page.feed(dom)
+    if not page.title:
+        problems.append("no <title>")
+    if page.h1 == 0:
+        problems.append("no top-level heading")
+    for classes in page.bad_outputs:
+        problems.append(f"an output cell shows an error or stderr block ({classes})")
+    text = " ".join(page.visible)
+    if "Traceback (most recent call last)" in text:
+        problems.append("a traceback in the page text")
+    for raw in ("\\(", "\\[", "$$"):
+        if raw in text:
+            at = text.index(raw)
+            problems.append(f"raw LaTeX {raw!r} in visible text: ...{text[max(0, at - 40):at + 40]!r}")
+    figures = 0
+    for img in page.images:
+        src = img.get("src", "")
+        if urlparse(src).scheme in {"http", "https", "data"}:
+            continue
+        target = (html.parent / unquote(urlparse(src).path)).resolve()
+        if not target.is_file() or target.stat().st_size == 0:
+            problems.append(f"broken image {src}")
+        alt = (img.get("alt") or "").strip()
+        if not alt:
+            problems.append(f"image without alt text: {src}")
+        elif "_images/" in src:
+            figures += 1
+            if alt == src or alt.endswith((".png", ".svg", ".jpg")):
+                problems.append(f"figure whose alt text is its file name: {src}")
+    if notebook is not None and figures < figure_cells(notebook):
+        problems.append(f"{figures} figures shown, {figure_cells(notebook)} figure cells in {notebook.name}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("html", nargs="?", default=str(ROOT / "_build" / "html"))
+    parser.add_argument("--screenshots", help="a folder for one screenshot per page")
+    parser.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
+    args = parser.parse_args(argv)
+    html_root = Path(args.html).resolve()
+    if not (html_root / "index.html").is_file():
+        parser.error(f"{html_root} holds no built book (run `make book` first)")
+    if not args.chromium:
+        parser.error("no chromium on PATH: run tests/browser/install_chromium.sh")
+    shots = Path(args.screenshots) if args.screenshots else None
+    if shots:
+        shots.mkdir(parents=True, exist_ok=True)
+    pages = [html_root / "index.html"] + sorted((html_root / "book").glob("*.html"))
+    failures = 0
+    for html in pages:
+        notebook = ROOT / "book" / f"{html.stem}.ipynb"
+        dom = render(args.chromium, html, shots / f"{html.stem}.png" if shots else None)
+        problems = check_page(html, dom, notebook if notebook.is_file() else None)
+        failures += len(problems)
+        print(f"{'FAIL' if problems else 'ok  '} {html.relative_to(html_root)}")
+        for p in problems:
+            print(f"     - {p}")
+    print(f"{len(pages)} pages, {failures} problems")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

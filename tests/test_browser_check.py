@@ -1,0 +1,54 @@
+"""The rendered-book check (tests/browser/check_book.py) on pages written here: each fault it exists to catch is
+caught, and a clean page passes. Chromium itself runs in `make check-book`, after the book is built."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+spec = importlib.util.spec_from_file_location("check_book", Path(__file__).parent / "browser" / "check_book.py")
+check_book = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(check_book)
+
+CLEAN = """<html><head><title>A chapter</title></head><body><h1>A chapter</h1>
+<p>Maths typeset: <mjx-container><svg></svg><mjx-assistive-mml>x</mjx-assistive-mml></mjx-container></p>
+<pre>code may hold \\( and $$ freely</pre>
+<div class="cell_output docutils container"><div class="output stream highlight-myst-ansi"><pre>ok</pre></div>
+<img alt="A grid of sixteen birds" src="../_images/fig.png"></div></body></html>"""
+
+
+@pytest.fixture
+def site(tmp_path):
+    (tmp_path / "_images").mkdir()
+    (tmp_path / "_images" / "fig.png").write_bytes(b"\x89PNG not empty")
+    (tmp_path / "book").mkdir()
+    return tmp_path / "book" / "chapter.html"
+
+
+def test_a_clean_page_passes(site):
+    assert check_book.check_page(site, CLEAN, None) == []
+
+
+@pytest.mark.parametrize("fault, expected", [
+    (("<title>A chapter</title>", "<title></title>"), "no <title>"),
+    (("<h1>A chapter</h1>", "<h2>A chapter</h2>"), "no top-level heading"),
+    (('class="output stream highlight-myst-ansi"', 'class="output stderr"'), "stderr"),
+    (('<pre>ok</pre>', '<p>Traceback (most recent call last):</p>'), "traceback"),
+    (("<p>Maths typeset:", "<p>Maths raw: \\(x_t\\)"), "raw LaTeX"),
+    (('src="../_images/fig.png"', 'src="../_images/missing.png"'), "broken image"),
+    (('alt="A grid of sixteen birds"', 'alt=""'), "without alt text"),
+    (('alt="A grid of sixteen birds"', 'alt="../_images/fig.png"'), "alt text is its file name"),
+])
+def test_each_fault_is_reported(site, fault, expected):
+    page = CLEAN.replace(*fault)
+    assert page != CLEAN
+    problems = check_book.check_page(site, page, None)
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_chapter_showing_fewer_figures_than_its_figure_cells_fails(site, tmp_path):
+    notebook = tmp_path / "chapter.ipynb"
+    cell = {"cell_type": "code", "metadata": {"mystnb": {"image": {"alt": "a plot"}}}, "source": ""}
+    notebook.write_text(json.dumps({"cells": [cell, cell]}))
+    problems = check_book.check_page(site, CLEAN, notebook)
+    assert problems == ["1 figures shown, 2 figure cells in chapter.ipynb"]

@@ -158,23 +158,21 @@ class DDDiscriminator(nn.Module):
         widths = [w * min(8, 2 ** i) for i in range((cfg.image_size // 4).bit_length())]  # S down to 4x4
         self.stem = nn.Conv2d(6, widths[0], 3, padding=1)
         pairs = list(zip(widths[:-1], widths[1:]))
-        if cfg.discriminator_blocks == "time":
-            self.blocks = nn.ModuleList(TimeDownBlock(a, b, cfg.time_dim) for a, b in pairs)
-        else:
-            self.blocks = nn.ModuleList(DownBlock(a, b) for a, b in pairs)
+        self.paper_blocks = cfg.discriminator_blocks == "time"
+        self.blocks = nn.ModuleList(TimeDownBlock(a, b, cfg.time_dim) if self.paper_blocks else DownBlock(a, b)
+                                    for a, b in pairs)
         self.time = nn.Sequential(nn.Linear(cfg.time_dim, cfg.time_dim), nn.SiLU())
-        c = widths[-1]
-        extra = 1 if cfg.discriminator_blocks == "time" else 0  # the minibatch standard deviation
-        self.joint = nn.Sequential(nn.Conv2d(c + extra + cfg.sentence_dim + cfg.time_dim, c, 3, padding=1),
-                                   nn.LeakyReLU(0.2), nn.Conv2d(c, 1, cfg.image_size >> (len(widths) - 1)))
+        c = widths[-1] + self.paper_blocks  # + the minibatch standard deviation channel
+        self.joint = nn.Sequential(nn.Conv2d(c + cfg.sentence_dim + cfg.time_dim, widths[-1], 3, padding=1),
+                                   nn.LeakyReLU(0.2), nn.Conv2d(widths[-1], 1, cfg.image_size >> (len(widths) - 1)))
 
     def forward(self, x_prev: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
                 sentence: torch.Tensor) -> torch.Tensor:
         temb = self.time(timestep_embedding(t, self.cfg.time_dim))
         h = self.stem(torch.cat([x_prev, x_t], 1))
         for block in self.blocks:
-            h = block(h, temb) if isinstance(block, TimeDownBlock) else block(h)
-        if self.cfg.discriminator_blocks == "time":
+            h = block(h, temb) if self.paper_blocks else block(h)
+        if self.paper_blocks:
             h = minibatch_stddev(F.leaky_relu(h, 0.2))
         cond = torch.cat([sentence, temb], 1)[:, :, None, None].expand(-1, -1, *h.shape[2:])
         return self.joint(torch.cat([h, cond], 1)).flatten()

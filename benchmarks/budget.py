@@ -9,6 +9,10 @@ every run, so an interrupted benchmark resumes (checkpoints in --runs) and loses
 
     python benchmarks/budget.py diffusion-text-birds32 --steps 300 600 1200 --n 300 --set guidance_scale=3
 
+`--vary NAME=VALUE` measures one lever at a time: the same curve with a recipe or model setting changed (DF-GAN
+with DiffAugment: `--vary diffaugment=true --steps 1200`), recorded in its own file (`budget_PRESET-NAME=VALUE.json`)
+and never joined with the released model.
+
 The released model was trained by the same recipe at the preset's full budget; where its card holds the same
 measurement (`t2ilab evaluate NAME --n N --set ... --write`) with the same model config, that row joins the table
 and the fit instead of being retrained. The fit is accuracy = a * log2(steps) + b: a is the gain per doubling.
@@ -36,29 +40,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[300, 600, 1200])
     parser.add_argument("--n", type=int, default=300, help="test captions per evaluation")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a sampling option")
+    parser.add_argument("--vary", action="append", default=[], metavar="NAME=VALUE",
+                        help="a recipe or model setting changed from the preset's (one lever at a time)")
     parser.add_argument("--runs", default=None, help="checkpoint folders (resumable; default runs/budget/PRESET)")
     parser.add_argument("--out", help="default: benchmarks/results/budget_PRESET.json")
     args = parser.parse_args(argv)
     if any(s < 1 for s in args.steps):
         parser.error("--steps must be positive")
-    recipe = PRESETS[args.preset]
-    given = dict(item.split("=", 1) for item in args.set)
+    given, varied = _pairs(parser, "--set", args.set), _pairs(parser, "--vary", args.vary)
     try:
+        recipe = PRESETS[args.preset].variant(varied)
         options = recipe.options(given)
     except ValueError as err:
         parser.error(str(err))
+    suffix = "".join(f"-{k}={v}" for k, v in sorted(varied.items()))
 
     config = _plain(recipe.model_config)
-    out = Path(args.out or f"benchmarks/results/budget_{args.preset}.json")
+    out = Path(args.out or f"benchmarks/results/budget_{args.preset}{suffix}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     results = []
     if out.exists():
         record = json.loads(out.read_text())
         if record.get("model_config") != config or record.get("sampling") != dataclasses.asdict(options) \
-                or record.get("n") != args.n:
-            parser.error(f"{out} was made with another model config, sampling options or N: pass another --out")
+                or record.get("n") != args.n or record.get("varied", {}) != _settings(recipe, varied):
+            parser.error(f"{out} was made with another model config, setting, sampling options or N: "
+                         "pass another --out")
         results = record["runs"]
-    runs = Path(args.runs or f"runs/budget/{args.preset}")
+    runs = Path(args.runs or f"runs/budget/{args.preset}{suffix}")
     for steps in sorted(set(args.steps) - {r["steps"] for r in results}):
         job = recipe.build_job(steps=steps, warmup_steps=min(recipe.train_config.warmup_steps, steps // 10))
         start = time.time()
@@ -69,9 +77,20 @@ def main(argv: list[str] | None = None) -> None:
                         "eval_wall_seconds": time.time() - start - result.wall_seconds, "commit": git_commit(),
                         **_scores(metrics)})
         results.sort(key=lambda r: r["steps"])
-        _write(out, args, recipe, options, given, config, results)
+        _write(out, args, recipe, options, given, varied, config, results)
         print(f"{steps} steps: attribute accuracy {metrics['attribute_accuracy']:.3f}, FID-SB {metrics['fid_sb']:.1f}")
-    _write(out, args, recipe, options, given, config, results)
+    _write(out, args, recipe, options, given, varied, config, results)
+
+
+def _pairs(parser, flag: str, items: list[str]) -> dict[str, str]:
+    if any("=" not in item for item in items):
+        parser.error(f"{flag} takes NAME=VALUE")
+    return dict(item.split("=", 1) for item in items)
+
+
+def _settings(recipe, varied: dict) -> dict:
+    """The varied settings as the recipe holds them (typed), for the record."""
+    return {name: getattr(recipe, name, getattr(recipe.model_config, name, None)) for name in sorted(varied)}
 
 
 def _plain(value):
@@ -107,15 +126,15 @@ def log_fit(rows: list[dict]) -> tuple[float, float]:
     return line.slope, line.intercept
 
 
-def _write(out: Path, args, recipe, options, given: dict, config: dict, results: list[dict]) -> None:
+def _write(out: Path, args, recipe, options, given: dict, varied: dict, config: dict, results: list[dict]) -> None:
     label = variant_label(given, options, {"n": args.n}) if given else f"n={args.n}"
-    released = released_row(recipe.name, label, config)
+    released = None if varied else released_row(recipe.name, label, config)
     trained = {r["steps"] for r in results}
     rows = sorted(results + ([released] if released and released["steps"] not in trained else []),
                   key=lambda r: r["steps"])
     record = {"preset": recipe.name, "family": recipe.family, "model_config": config, "n": args.n, "seed": 0,
-              "sampling": dataclasses.asdict(options), "command": "python " + " ".join(sys.argv),
-              "commit": git_commit(), "machine": machine_description("cpu"), "runs": results, "released": released}
+              "sampling": dataclasses.asdict(options), "varied": _settings(recipe, varied),
+              "command": "python " + " ".join(sys.argv), "commit": git_commit(), "machine": machine_description("cpu"), "runs": results, "released": released}
     for r in rows:
         print(f"{r['steps']:>6} steps  accuracy {r['attribute_accuracy']:.3f}  FID-SB {r['fid_sb']:6.1f}  "
               f"({r.get('source', 'trained here')})")

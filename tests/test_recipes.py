@@ -123,3 +123,24 @@ def test_image_size_and_data_set_travel_as_configuration(tmp_path, monkeypatch):
     needs_labels = dataclasses.replace(get_preset("evaluator-birds").tiny(), data=DataConfig("cub"))
     with pytest.raises(ValueError, match="evaluator-birds needs .*attribute_index.* which dataset 'cub'"):
         needs_labels.build_job()
+
+
+def test_a_variant_changes_one_setting_and_leaves_the_preset_alone():
+    preset = PRESETS["dfgan-birds32"]
+    variant = preset.variant({"diffaugment": "true", "generator_width": "12", "discriminator_lr": "1e-3"})
+    assert (variant.diffaugment, variant.model_config.generator_width, variant.discriminator_lr) == (True, 12, 1e-3)
+    assert (preset.diffaugment, preset.model_config.generator_width) == (False, get_preset("dfgan-birds32")
+                                                                         .model_config.generator_width)
+    job = variant.tiny().variant({"diffaugment": True}).build_job(steps=1)
+    assert job.card_extra["diffaugment"] is True  # the job is built from the changed setting
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"diffaugment": "maybe"}, "must be bool"),
+    ({"generator_width": "2.5"}, "must be int"),
+    ({"name": "other"}, "not a setting"),  # identity fields are not levers
+    ({"warp_speed": 9}, "settable: batch_size"),  # the error lists what can be set
+])
+def test_a_variant_refuses_unknown_names_and_ill_typed_values(values, message):
+    with pytest.raises(ValueError, match=message):
+        PRESETS["dfgan-birds32"].variant(values)

@@ -85,6 +85,25 @@ class Recipe:
     def config(self, **overrides) -> TrainConfig:
         return dataclasses.replace(self.train_config, **overrides)
 
+    def variant(self, values: dict[str, Any]) -> "Recipe":
+        """This recipe with some training settings changed, for measuring one lever at a time
+        (`benchmarks/budget.py --vary`): each name is a plain field of the recipe (DF-GAN's `diffaugment`, a learning
+        rate, the batch size) or of its model config (a width), and each value (a string is fine) is converted to
+        the field's declared type. Unknown names and structured fields are refused, naming what can be set."""
+        own = {k: v for k, v in settable_fields(self).items() if k not in ("name", "description")}
+        model = settable_fields(self.model_config)
+        changes: dict[str, dict[str, Any]] = {"recipe": {}, "model": {}}
+        for name, raw in values.items():
+            if name in own:
+                changes["recipe"][name] = _convert(raw, own[name], name, self.name, "setting")
+            elif name in model:
+                changes["model"][name] = _convert(raw, model[name], name, self.name, "model setting")
+            else:
+                raise ValueError(f"{name!r} is not a setting of {self.name}; settable: "
+                                 f"{', '.join(sorted(own))}; model: {', '.join(sorted(model))}")
+        return dataclasses.replace(self, model_config=dataclasses.replace(self.model_config, **changes["model"]),
+                                   **changes["recipe"])
+
     def options(self, values: Any = None) -> Any:
         """The sampling options: the defaults, with `values` (a dict of names -> values or strings) parsed in, or
         `values` itself when it already is an options object of this recipe."""
@@ -108,6 +127,14 @@ def option_fields(options: Any) -> dict[str, Any]:
         return {}
     hints = typing.get_type_hints(type(options))
     return {f.name: hints[f.name] for f in dataclasses.fields(options)}
+
+
+def settable_fields(obj: Any) -> dict[str, Any]:
+    """The fields of a dataclass instance that hold one plain value (bool, int, float, str or a Literal), with
+    their types: what `Recipe.variant` may change."""
+    hints = typing.get_type_hints(type(obj))
+    return {f.name: hints[f.name] for f in dataclasses.fields(obj)
+            if hints[f.name] in (bool, int, float, str) or typing.get_origin(hints[f.name]) is Literal}
 
 
 def describe_options(options: Any) -> str:
@@ -144,8 +171,8 @@ def _type_name(kind: Any) -> str:
     return getattr(kind, "__name__", str(kind))
 
 
-def _convert(raw: Any, kind: Any, name: str, owner: str) -> Any:
-    wrong = ValueError(f"sampling option {name} of {owner} must be {_type_name(kind)}, got {raw!r}")
+def _convert(raw: Any, kind: Any, name: str, owner: str, what: str = "sampling option") -> Any:
+    wrong = ValueError(f"{what} {name} of {owner} must be {_type_name(kind)}, got {raw!r}")
     if typing.get_origin(kind) is Literal:
         allowed = typing.get_args(kind)
         if raw not in allowed:
@@ -175,7 +202,7 @@ def _convert(raw: Any, kind: Any, name: str, owner: str) -> Any:
         except (TypeError, ValueError):
             raise wrong from None
         if not math.isfinite(value):
-            raise ValueError(f"sampling option {name} of {owner} must be a finite number, got {raw!r}")
+            raise ValueError(f"{what} {name} of {owner} must be a finite number, got {raw!r}")
         return value
     if kind is str:
         return str(raw)

@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
-import statistics
 import sys
 import time
 from pathlib import Path
 
 from t2ilab.cli import variant_label
+from t2ilab.compare import log_fit
 from t2ilab.recipes import PRESETS, generators
 from t2ilab.train import train
 from t2ilab.zoo import available, git_commit, load_card, machine_description
@@ -120,12 +119,6 @@ def released_row(name: str, label: str, config: dict) -> dict | None:
             "source": "released model card, commit " + card["commit"], **_scores(metrics)}
 
 
-def log_fit(rows: list[dict]) -> tuple[float, float]:
-    """Least-squares line accuracy = a * log2(steps) + b: (a, b); a is the gain per doubling of the budget."""
-    line = statistics.linear_regression([math.log2(r["steps"]) for r in rows], [r["attribute_accuracy"] for r in rows])
-    return line.slope, line.intercept
-
-
 def _write(out: Path, args, recipe, options, given: dict, varied: dict, config: dict, results: list[dict]) -> None:
     label = variant_label(given, options, {"n": args.n}) if given else f"n={args.n}"
     released = None if varied else released_row(recipe.name, label, config)
@@ -134,12 +127,13 @@ def _write(out: Path, args, recipe, options, given: dict, varied: dict, config: 
                   key=lambda r: r["steps"])
     record = {"preset": recipe.name, "family": recipe.family, "model_config": config, "n": args.n, "seed": 0,
               "sampling": dataclasses.asdict(options), "varied": _settings(recipe, varied),
-              "command": "python " + " ".join(sys.argv), "commit": git_commit(), "machine": machine_description("cpu"), "runs": results, "released": released}
+              "command": "python " + " ".join(sys.argv), "commit": git_commit(), "machine": machine_description("cpu"),
+              "runs": results, "released": released}
     for r in rows:
         print(f"{r['steps']:>6} steps  accuracy {r['attribute_accuracy']:.3f}  FID-SB {r['fid_sb']:6.1f}  "
               f"({r.get('source', 'trained here')})")
     if len({r["steps"] for r in rows}) >= 2:
-        a, b = log_fit(rows)
+        a, b = log_fit([r["steps"] for r in rows], [r["attribute_accuracy"] for r in rows])
         record["fit"] = {"points_per_doubling": 100 * a, "intercept": b}
         print(f"{100 * a:.1f} accuracy points per doubling of training steps")
     out.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")

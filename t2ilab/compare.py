@@ -343,3 +343,82 @@ def write(result: dict[str, Any], out_dir: str | os.PathLike, command: str) -> t
     json_path.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
     md_path.write_text(f"`{command}`\n\n" + markdown(result) + "\n")
     return json_path, md_path
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Budget curves: what more training buys (records of benchmarks/budget.py)
+# --------------------------------------------------------------------------------------------------------------
+
+def log_fit(steps: list[float], accuracy: list[float]) -> tuple[float, float]:
+    """Least-squares line accuracy = a * log2(steps) + b: (a, b); a is the accuracy gained per doubling."""
+    if len(set(steps)) < 2:
+        raise ValueError("a budget curve needs runs at two budgets at least")
+    x = [math.log2(s) for s in steps]
+    mx, my = sum(x) / len(x), sum(accuracy) / len(accuracy)
+    a = sum((xi - mx) * (yi - my) for xi, yi in zip(x, accuracy)) / sum((xi - mx) ** 2 for xi in x)
+    return a, my - a * mx
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetCurve:
+    """One record of `benchmarks/budget.py`: a preset retrained from scratch at several budgets, each run measured
+    on the same N test captions; with the released model as the last point where its card holds the same
+    measurement. `varied` names the settings changed from the preset (empty for the preset itself)."""
+
+    name: str
+    record: dict
+
+    @property
+    def preset(self) -> str:
+        return self.record["preset"]
+
+    @property
+    def family(self) -> str:
+        return self.record["family"]
+
+    @property
+    def varied(self) -> dict:
+        return self.record.get("varied", {})
+
+    @property
+    def points(self) -> list[dict]:
+        released = [self.record["released"]] if self.record.get("released") else []
+        return sorted(self.record["runs"] + released, key=lambda r: r["steps"])
+
+    @property
+    def per_doubling(self) -> float:
+        """Attribute accuracy gained per doubling of the training steps (a fraction: 0.03 is 3 points)."""
+        return log_fit([p["steps"] for p in self.points], [p["attribute_accuracy"] for p in self.points])[0]
+
+    def minutes_to_reach(self, accuracy: float) -> float | None:
+        """Training CPU-minutes at which the fitted line reaches `accuracy`, at the seconds per step of the largest
+        run; None where the curve does not rise. An extrapolation: it assumes the line stays straight in log-steps,
+        which a curve bending towards a ceiling does not."""
+        a, b = log_fit([p["steps"] for p in self.points], [p["attribute_accuracy"] for p in self.points])
+        if a <= 0:
+            return None
+        last = self.points[-1]
+        return 2 ** ((accuracy - b) / a) * last["train_wall_seconds"] / last["steps"] / 60
+
+    def verdict(self, target: float) -> str:
+        """One line for a chapter: the measured points, the slope, and where its line would reach `target`."""
+        runs = ", ".join(f"{p['attribute_accuracy']:.0%} at {p['train_wall_seconds'] / 60:.0f} min"
+                         for p in self.points)
+        line = f"budget curve of {self.name} (N={self.record['n']}): {runs}; " \
+               f"{100 * self.per_doubling:+.1f} points per doubling of training"
+        minutes = self.minutes_to_reach(target)
+        if minutes is None:
+            return line + f"; it does not rise, so more of the same training would not reach {target:.0%}"
+        return line + f"; on that line {target:.0%} needs about {minutes / 60:,.1f} CPU-hours " \
+                      "(an extrapolation: a curve that bends towards a ceiling needs more)"
+
+
+def budget_curves(folder: str | os.PathLike | None = None) -> dict[str, BudgetCurve]:
+    """Every budget record under `benchmarks/results/` (or `folder`), by name: "dalle-birds32",
+    "dfgan-birds32-diffaugment=true", ..."""
+    folder = Path(folder) if folder else Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    curves = {}
+    for path in sorted(folder.glob("budget_*.json")):
+        name = path.stem.removeprefix("budget_")
+        curves[name] = BudgetCurve(name, json.loads(path.read_text()))
+    return curves

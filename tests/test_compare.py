@@ -2,7 +2,10 @@
 the weights' sha256 or a setting changes, a broken model is a row that says so, and the network evaluations per
 image it reports are the ones a counting hook sees."""
 import dataclasses
+import json
+import math
 import shutil
+import statistics
 
 import pytest
 import torch
@@ -131,3 +134,37 @@ def test_sampling_memory_sees_what_a_batch_allocates():
     if measured is None:
         pytest.skip("no /proc/self/status here")
     assert 240 <= measured <= 400
+
+
+def test_the_budget_fit_is_least_squares_in_log2_steps():
+    steps, accuracy = [300, 600, 1200, 3600], [0.31, 0.37, 0.40, 0.46]
+    expected = statistics.linear_regression([math.log2(s) for s in steps], accuracy)
+    a, b = compare.log_fit(steps, accuracy)
+    assert a == pytest.approx(expected.slope) and b == pytest.approx(expected.intercept)
+    with pytest.raises(ValueError, match="two budgets"):
+        compare.log_fit([300, 300], [0.3, 0.4])
+
+
+def _budget_record(points, released=None):
+    runs = [{"steps": s, "attribute_accuracy": acc, "train_wall_seconds": sec, "fid_sb": 100.0}
+            for s, acc, sec in points]
+    return {"preset": "dalle-birds32", "family": "autoregressive", "n": 300, "runs": runs, "released": released}
+
+
+def test_a_budget_curve_extrapolates_along_its_line_at_its_cost_per_step(tmp_path):
+    # +5 points per doubling from 30% at 100 steps of 1 s: 50% needs 4 more doublings, 1,600 steps = 26.7 minutes
+    record = _budget_record([(100, 0.30, 100.0), (200, 0.35, 200.0)],
+                            released={"steps": 400, "attribute_accuracy": 0.40, "train_wall_seconds": 400.0,
+                                      "fid_sb": 90.0})
+    (tmp_path / "budget_dalle-birds32.json").write_text(json.dumps(record))
+    (tmp_path / "compare.json").write_text("{}")  # other records are not curves
+    curves = compare.budget_curves(tmp_path)
+    assert list(curves) == ["dalle-birds32"]
+    curve = curves["dalle-birds32"]
+    assert [p["steps"] for p in curve.points] == [100, 200, 400]  # the released model joins as the last point
+    assert curve.per_doubling == pytest.approx(0.05)
+    assert curve.minutes_to_reach(0.50) == pytest.approx(1600 / 60)
+    assert "+5.0 points per doubling" in curve.verdict(0.5) and "0.4 CPU-hours" in curve.verdict(0.5)
+    flat = compare.BudgetCurve("flat", _budget_record([(100, 0.30, 100.0), (200, 0.29, 200.0)]))
+    assert flat.minutes_to_reach(0.5) is None  # a curve that does not rise never gets there
+    assert "does not rise" in flat.verdict(0.5)

@@ -111,7 +111,9 @@ def released_row(name: str, label: str, config: dict) -> dict | None:
     if name not in available():
         return None
     card = load_card(name)
-    metrics = card.get("metrics") if label.startswith("n=") else card.get("evaluations", {}).get(label)
+    metrics = card.get("evaluations", {}).get(label)  # "t2ilab evaluate NAME --n N [--set ...] --write"
+    if metrics is None and label.startswith("n="):
+        metrics = card.get("metrics")  # the card's main metrics, if they were measured at this N
     if metrics is None or metrics.get("n") != int(label.rsplit("n=", 1)[1]) or \
             {k: v for k, v in card["config"].items() if k in config} != config:
         return None
@@ -120,7 +122,7 @@ def released_row(name: str, label: str, config: dict) -> dict | None:
 
 
 def _write(out: Path, args, recipe, options, given: dict, varied: dict, config: dict, results: list[dict]) -> None:
-    label = variant_label(given, options, {"n": args.n}) if given else f"n={args.n}"
+    label = variant_label(given, options, {"n": args.n})
     released = None if varied else released_row(recipe.name, label, config)
     trained = {r["steps"] for r in results}
     rows = sorted(results + ([released] if released and released["steps"] not in trained else []),

@@ -198,7 +198,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(json.dumps(metrics, indent=2))
     _flag_judges(metrics)
     if args.write:
-        if given:  # a variant: kept beside the card's main metrics, under a label naming its settings
+        # the card's main metrics are the protocol's: default options at the default N (or the N they were
+        # measured at); other options or another N are a variant, kept beside them under a label naming its settings
+        main_n = card.get("metrics", {}).get("n")
+        if given or (args.n is not None and main_n not in (None, args.n)):
             card.setdefault("evaluations", {})[variant_label(given, options, metrics)] = metrics
         else:
             card["metrics"] = metrics
@@ -235,8 +238,9 @@ def _sampling_options(args: argparse.Namespace) -> dict[str, str]:
 
 
 def variant_label(given: dict, options, metrics: dict) -> str:
-    """The card key of an evaluation with non-default settings, from the parsed options: "guidance_scale=3.0-n=300"."""
-    return "-".join(f"{k}={getattr(options, k)}" for k in sorted(given)) + f"-n={metrics['n']}"
+    """The card key of an evaluation with non-default settings, from the parsed options: "guidance_scale=3.0-n=300",
+    or "n=300" for the default options at another N."""
+    return "-".join([f"{k}={getattr(options, k)}" for k in sorted(given)] + [f"n={metrics['n']}"])
 
 
 SAMPLE_EXAMPLES = """examples:
@@ -465,8 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--steps", default=None, help="shorthand for --set steps=...")
     evaluate.add_argument("--guidance-scale", default=None, help="shorthand for --set guidance_scale=...")
     evaluate.add_argument("--write", action="store_true",
-                          help="store the metrics in the model card (runs with sampling options go under "
-                               "'evaluations')")
+                          help="store the metrics in the model card (runs with sampling options or another --n than "
+                               "the card's main metrics go under 'evaluations')")
     evaluate.set_defaults(func=_evaluate)
 
     sample = sub.add_parser("sample", help="draw birds for your own prompt with a released model",

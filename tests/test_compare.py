@@ -168,3 +168,15 @@ def test_a_budget_curve_extrapolates_along_its_line_at_its_cost_per_step(tmp_pat
     flat = compare.BudgetCurve("flat", _budget_record([(100, 0.30, 100.0), (200, 0.29, 200.0)]))
     assert flat.minutes_to_reach(0.5) is None  # a curve that does not rise never gets there
     assert "does not rise" in flat.verdict(0.5)
+
+
+def test_evaluate_write_keeps_the_main_metrics_and_files_another_n_as_a_variant(tiny_zoo):
+    assert cli.main(["evaluate", "tiny-dfgan", "--n", "12", "--write"]) == 0
+    main = zoo.load_card("tiny-dfgan")["metrics"]
+    assert main["n"] == 12  # no main metrics yet: these become them
+    assert cli.main(["evaluate", "tiny-dfgan", "--n", "10", "--write"]) == 0
+    card = zoo.load_card("tiny-dfgan")
+    assert card["metrics"] == main  # another N does not replace the card's main metrics...
+    assert card["evaluations"]["n=10"]["n"] == 10  # ...it is kept beside them, as budget.py looks it up
+    assert cli.variant_label({"truncation": "0.5"}, PRESETS["tiny-dfgan"].options({"truncation": "0.5"}),
+                             {"n": 10}) == "truncation=0.5-n=10"

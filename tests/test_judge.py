@@ -67,3 +67,13 @@ def test_the_judges_recipe_trains_on_degraded_views():
     assert x.shape == (recipe.batch_size, 3, 32, 32) and target.shape == (recipe.batch_size, len(BIRD_GROUPS))
     assert PRESETS["attribute-judge-birds"].model_config.channels != PRESETS["evaluator-birds"].model_config.channels \
         or type(job.model).__name__ != "BirdEvaluator"  # its own architecture
+
+
+def test_the_evaluator_can_train_on_the_judges_degraded_views_with_the_same_labels():
+    clean = PRESETS["evaluator-birds"].tiny()
+    degraded = clean.variant({"degraded_views": True})
+    a, b = clean.build_job(steps=1).batch_fn(5, 0, 1), degraded.build_job(steps=1).batch_fn(5, 0, 1)
+    assert torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])  # the same birds, species and attributes
+    assert not torch.equal(a[0], b[0]) and b[0].shape == a[0].shape  # three quarters of them degraded
+    assert degraded.build_job(steps=1).card_extra["degraded_views"] is True
+    assert "degraded_views" not in clean.build_job(steps=1).card_extra  # the released recipe is unchanged

@@ -19,6 +19,11 @@ from .base import Job, Recipe, tiny_data
 
 @dataclass
 class EvaluatorRecipe(Recipe):
+    # train on the second judge's degraded views (blurred, noised, tokenized) as well as clean images, so that its
+    # attribute heads read what is there whatever the family's artefacts; its features, FID-SB's, change with it
+    degraded_views: bool = False
+    tokenizer_model: str | None = "vqvae-birds32"  # for the tokenized views; None: no such augmentation (tests)
+
     family: ClassVar[str] = "evaluator"
     role: ClassVar[str] = "evaluator"
     model_class: ClassVar[type] = BirdEvaluator
@@ -30,11 +35,13 @@ class EvaluatorRecipe(Recipe):
         nuisances = torch.stack([data.nuisances[g] for g in NUISANCE_GROUPS], 1)  # (N, nuisance groups)
         facing = list(NUISANCE_GROUPS).index("facing")
         batch_size = self.batch_size
+        views = training_views(images, self.tokenizer_model) if self.degraded_views else None
 
         def batch_fn(step: int, rank: int, world: int):
             g = batch_generator(cfg.seed, step, rank)
             idx = torch.randint(len(images), (batch_size,), generator=g)
-            x, flipped = random_flip(to_unit_range(images[idx]), g)
+            x = degraded_batch(views, idx, g) if views else to_unit_range(images[idx])
+            x, flipped = random_flip(x, g)
             labels = nuisances[idx].clone()
             labels[:, facing] = torch.where(flipped, 1 - labels[:, facing], labels[:, facing])  # a mirror faces away
             return random_shift(x, g), species[idx], attrs[idx], labels
@@ -51,11 +58,12 @@ class EvaluatorRecipe(Recipe):
 
         torch.manual_seed(cfg.seed)  # the initial weights are part of the run's seed
         model_cfg = dataclasses.replace(self.model_config, image_size=self.data.image_size)
-        return Job(BirdEvaluator(model_cfg), [Phase("train", step_fn)], batch_fn, cfg)
+        extra = {"degraded_views": True, "augmentation_tokenizer": self.tokenizer_model} if views else {}
+        return Job(BirdEvaluator(model_cfg), [Phase("train", step_fn)], batch_fn, cfg, extra)
 
     def tiny(self) -> "EvaluatorRecipe":
         return dataclasses.replace(self, model_config=EvaluatorConfig(channels=(8, 16, 16), feature_dim=32),
-                                   batch_size=8, data=tiny_data(self.data))
+                                   batch_size=8, tokenizer_model=None, data=tiny_data(self.data))
 
     @torch.no_grad()
     def evaluate(self, model: BirdEvaluator, n: int | None = None, seed: int = 0,
@@ -97,6 +105,31 @@ def tokenized(tokenizer, images: torch.Tensor, batch_size: int = 500) -> torch.T
                       for s in range(0, len(images), batch_size)])
 
 
+def degraded_batch(views: list[torch.Tensor], idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """A training batch as generated images may look: a quarter each clean, blurred (sigma 0.4 to 1.5 pixels, one
+    per batch), noised (std 0.02 to 0.2 per image) and tokenized. `views` holds the clean images in [-1, 1] and,
+    optionally, their tokenizer round trips (the tokenized quarter is clean again without them)."""
+    from ..metrics.protocol import corrupt
+
+    mode = torch.randint(4, (len(idx),), generator=g)
+    x = torch.where((mode == 3)[:, None, None, None] & (len(views) > 1), views[-1][idx], views[0][idx])
+    sigma = 0.4 + 1.1 * torch.rand((), generator=g).item()
+    x = torch.where((mode == 1)[:, None, None, None], corrupt(x, "blur", sigma), x)
+    std = (0.02 + 0.18 * torch.rand(len(idx), generator=g))[:, None, None, None]
+    noised = (x + std * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+    return torch.where((mode == 2)[:, None, None, None], noised, x)
+
+
+def training_views(images: torch.Tensor, tokenizer_model: str | None) -> list[torch.Tensor]:
+    """The clean training images in [-1, 1] and, with a tokenizer, their round trips through it (computed once)."""
+    views = [to_unit_range(images)]
+    if tokenizer_model is not None:
+        from .. import zoo
+
+        views.append(tokenized(zoo.load(tokenizer_model), views[0]))
+    return views
+
+
 def random_crop(images: torch.Tensor, g: torch.Generator, pad: int = 3) -> torch.Tensor:
     """A random crop of each reflect-padded image, at whole-pixel offsets of up to `pad`: (B, 3, H, W) -> same."""
     h, w = images.shape[2:]
@@ -117,30 +150,15 @@ class AttributeJudgeRecipe(Recipe):
     model_class: ClassVar[type] = AttributeJudge
 
     def build_job(self, **overrides) -> Job:
-        from ..metrics.protocol import corrupt
-
         cfg = self.config(**overrides)
         data = self.data.require("attribute_index", preset=self.name)
-        images, attrs = to_unit_range(data.images), data.attribute_index
-        views = [images]
-        if self.tokenizer_model is not None:
-            from .. import zoo
-
-            views.append(tokenized(zoo.load(self.tokenizer_model), images))  # once, before training
+        views, attrs = training_views(data.images, self.tokenizer_model), data.attribute_index
         batch_size, smoothing = self.batch_size, self.label_smoothing
 
         def batch_fn(step: int, rank: int, world: int):
             g = batch_generator(cfg.seed, step, rank)
-            idx = torch.randint(len(images), (batch_size,), generator=g)
-            # a quarter each: clean, blurred, noised, tokenized (clean again when there is no tokenizer)
-            mode = torch.randint(4, (batch_size,), generator=g)
-            x = torch.where((mode == 3)[:, None, None, None] & (len(views) > 1), views[-1][idx], views[0][idx])
-            sigma = 0.4 + 1.1 * torch.rand((), generator=g).item()
-            x = torch.where((mode == 1)[:, None, None, None], corrupt(x, "blur", sigma), x)
-            std = (0.02 + 0.18 * torch.rand(batch_size, generator=g))[:, None, None, None]
-            noised = (x + std * torch.randn(x.shape, generator=g)).clamp(-1, 1)
-            x = torch.where((mode == 2)[:, None, None, None], noised, x)
-            return random_crop(random_flip(x, g)[0], g), attrs[idx]
+            idx = torch.randint(len(attrs), (batch_size,), generator=g)
+            return random_crop(random_flip(degraded_batch(views, idx, g), g)[0], g), attrs[idx]
 
         def step_fn(model, batch):
             x, target = batch

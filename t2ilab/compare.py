@@ -386,24 +386,33 @@ class BudgetCurve:
         return sorted(self.record["runs"] + released, key=lambda r: r["steps"])
 
     @property
+    def seconds_per_step(self) -> float:
+        """The least-contended training time per step over the curve's runs: another job on the same cores only ever
+        slows a run, so the fastest one is the machine's rate."""
+        return min(p["train_wall_seconds"] / p["steps"] for p in self.points)
+
+    @property
+    def minutes(self) -> list[float]:
+        """Each point's training CPU-minutes at that rate (the x axis of the budget plot)."""
+        return [p["steps"] * self.seconds_per_step / 60 for p in self.points]
+
+    @property
     def per_doubling(self) -> float:
         """Attribute accuracy gained per doubling of the training steps (a fraction: 0.03 is 3 points)."""
         return log_fit([p["steps"] for p in self.points], [p["attribute_accuracy"] for p in self.points])[0]
 
     def minutes_to_reach(self, accuracy: float) -> float | None:
-        """Training CPU-minutes at which the fitted line reaches `accuracy`, at the seconds per step of the largest
-        run; None where the curve does not rise. An extrapolation: it assumes the line stays straight in log-steps,
-        which a curve bending towards a ceiling does not."""
+        """Training CPU-minutes at which the fitted line reaches `accuracy`, at `seconds_per_step`; None where the
+        curve does not rise. An extrapolation: it assumes the line stays straight in log-steps, which a curve
+        bending towards a ceiling does not."""
         a, b = log_fit([p["steps"] for p in self.points], [p["attribute_accuracy"] for p in self.points])
         if a <= 0:
             return None
-        last = self.points[-1]
-        return 2 ** ((accuracy - b) / a) * last["train_wall_seconds"] / last["steps"] / 60
+        return 2 ** ((accuracy - b) / a) * self.seconds_per_step / 60
 
     def verdict(self, target: float) -> str:
         """One line for a chapter: the measured points, the slope, and where its line would reach `target`."""
-        runs = ", ".join(f"{p['attribute_accuracy']:.0%} at {p['train_wall_seconds'] / 60:.0f} min"
-                         for p in self.points)
+        runs = ", ".join(f"{p['attribute_accuracy']:.0%} at {m:.0f} min" for p, m in zip(self.points, self.minutes))
         line = f"budget curve of {self.name} (N={self.record['n']}): {runs}; " \
                f"{100 * self.per_doubling:+.1f} points per doubling of training"
         minutes = self.minutes_to_reach(target)

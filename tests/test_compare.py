@@ -153,7 +153,7 @@ def _budget_record(points, released=None):
 
 def test_a_budget_curve_extrapolates_along_its_line_at_its_cost_per_step(tmp_path):
     # +5 points per doubling from 30% at 100 steps of 1 s: 50% needs 4 more doublings, 1,600 steps = 26.7 minutes
-    record = _budget_record([(100, 0.30, 100.0), (200, 0.35, 200.0)],
+    record = _budget_record([(100, 0.30, 100.0), (200, 0.35, 300.0)],  # the 200-step run shared the cores
                             released={"steps": 400, "attribute_accuracy": 0.40, "train_wall_seconds": 400.0,
                                       "fid_sb": 90.0})
     (tmp_path / "budget_dalle-birds32.json").write_text(json.dumps(record))
@@ -163,6 +163,7 @@ def test_a_budget_curve_extrapolates_along_its_line_at_its_cost_per_step(tmp_pat
     curve = curves["dalle-birds32"]
     assert [p["steps"] for p in curve.points] == [100, 200, 400]  # the released model joins as the last point
     assert curve.per_doubling == pytest.approx(0.05)
+    assert curve.seconds_per_step == 1.0 and curve.minutes == pytest.approx([100 / 60, 200 / 60, 400 / 60])
     assert curve.minutes_to_reach(0.50) == pytest.approx(1600 / 60)
     assert "+5.0 points per doubling" in curve.verdict(0.5) and "0.4 CPU-hours" in curve.verdict(0.5)
     flat = compare.BudgetCurve("flat", _budget_record([(100, 0.30, 100.0), (200, 0.29, 200.0)]))

@@ -401,6 +401,13 @@ class BudgetCurve:
         """Attribute accuracy gained per doubling of the training steps (a fraction: 0.03 is 3 points)."""
         return log_fit([p["steps"] for p in self.points], [p["attribute_accuracy"] for p in self.points])[0]
 
+    @property
+    def last_per_doubling(self) -> float:
+        """The slope of the last segment alone (per doubling): above `per_doubling`, the curve is still steepening
+        at its largest budget; below, it is flattening towards a ceiling."""
+        a, b = self.points[-2:]
+        return (b["attribute_accuracy"] - a["attribute_accuracy"]) / math.log2(b["steps"] / a["steps"])
+
     def minutes_to_reach(self, accuracy: float) -> float | None:
         """Training CPU-minutes at which the fitted line reaches `accuracy`, at `seconds_per_step`; None where the
         curve does not rise. An extrapolation: it assumes the line stays straight in log-steps, which a curve
@@ -414,7 +421,8 @@ class BudgetCurve:
         """One line for a chapter: the measured points, the slope, and where its line would reach `target`."""
         runs = ", ".join(f"{p['attribute_accuracy']:.0%} at {m:.0f} min" for p, m in zip(self.points, self.minutes))
         line = f"budget curve of {self.name} (N={self.record['n']}): {runs}; " \
-               f"{100 * self.per_doubling:+.1f} points per doubling of training"
+               f"{100 * self.per_doubling:+.1f} points per doubling of training " \
+               f"({100 * self.last_per_doubling:+.1f} over the last segment)"
         minutes = self.minutes_to_reach(target)
         if minutes is None:
             return line + f"; it does not rise, so more of the same training would not reach {target:.0%}"

@@ -163,6 +163,7 @@ def test_a_budget_curve_extrapolates_along_its_line_at_its_cost_per_step(tmp_pat
     curve = curves["dalle-birds32"]
     assert [p["steps"] for p in curve.points] == [100, 200, 400]  # the released model joins as the last point
     assert curve.per_doubling == pytest.approx(0.05)
+    assert curve.last_per_doubling == pytest.approx(0.05)  # a straight line: the last segment has its slope
     assert curve.seconds_per_step == 1.0 and curve.minutes == pytest.approx([100 / 60, 200 / 60, 400 / 60])
     assert curve.minutes_to_reach(0.50) == pytest.approx(1600 / 60)
     assert "+5.0 points per doubling" in curve.verdict(0.5) and "0.4 CPU-hours" in curve.verdict(0.5)

@@ -426,7 +426,8 @@ class BudgetCurve:
         minutes = self.minutes_to_reach(target)
         if minutes is None:
             return line + f"; it does not rise, so more of the same training would not reach {target:.0%}"
-        return line + f"; on that line {target:.0%} needs about {minutes / 60:,.1f} CPU-hours " \
+        hours = f"{minutes / 60:,.1f}" if minutes < 600 else f"{minutes / 60:,.0f}"
+        return line + f"; on that line {target:.0%} needs about {hours} CPU-hours " \
                       "(an extrapolation: a curve that bends towards a ceiling needs more)"
 
 

@@ -397,14 +397,19 @@ class BudgetCurve:
         return [p["steps"] * self.seconds_per_step / 60 for p in self.points]
 
     @property
-    def per_doubling(self) -> float:
-        """Attribute accuracy gained per doubling of the training steps (a fraction: 0.03 is 3 points)."""
+    def per_doubling(self) -> float | None:
+        """Attribute accuracy gained per doubling of the training steps (a fraction: 0.03 is 3 points); None for a
+        record of one budget (a lever measured at one point)."""
+        if len({p["steps"] for p in self.points}) < 2:
+            return None
         return log_fit([p["steps"] for p in self.points], [p["attribute_accuracy"] for p in self.points])[0]
 
     @property
-    def last_per_doubling(self) -> float:
+    def last_per_doubling(self) -> float | None:
         """The slope of the last segment alone (per doubling): above `per_doubling`, the curve is still steepening
-        at its largest budget; below, it is flattening towards a ceiling."""
+        at its largest budget; below, it is flattening towards a ceiling. None for a record of one budget."""
+        if self.per_doubling is None:
+            return None
         a, b = self.points[-2:]
         return (b["attribute_accuracy"] - a["attribute_accuracy"]) / math.log2(b["steps"] / a["steps"])
 
@@ -412,14 +417,16 @@ class BudgetCurve:
         """Training CPU-minutes at which the fitted line reaches `accuracy`, at `seconds_per_step`; None where the
         curve does not rise. An extrapolation: it assumes the line stays straight in log-steps, which a curve
         bending towards a ceiling does not."""
-        a, b = log_fit([p["steps"] for p in self.points], [p["attribute_accuracy"] for p in self.points])
-        if a <= 0:
+        if self.per_doubling is None or self.per_doubling <= 0:
             return None
+        a, b = log_fit([p["steps"] for p in self.points], [p["attribute_accuracy"] for p in self.points])
         return 2 ** ((accuracy - b) / a) * self.seconds_per_step / 60
 
     def verdict(self, target: float) -> str:
         """One line for a chapter: the measured points, the slope, and where its line would reach `target`."""
         runs = ", ".join(f"{p['attribute_accuracy']:.0%} at {m:.0f} min" for p, m in zip(self.points, self.minutes))
+        if self.per_doubling is None:
+            return f"{self.name} (N={self.record['n']}): {runs}; one budget, no slope"
         line = f"budget curve of {self.name} (N={self.record['n']}): {runs}; " \
                f"{100 * self.per_doubling:+.1f} points per doubling of training " \
                f"({100 * self.last_per_doubling:+.1f} over the last segment)"

@@ -170,6 +170,9 @@ def test_a_budget_curve_extrapolates_along_its_line_at_its_cost_per_step(tmp_pat
     flat = compare.BudgetCurve("flat", _budget_record([(100, 0.30, 100.0), (200, 0.29, 200.0)]))
     assert flat.minutes_to_reach(0.5) is None  # a curve that does not rise never gets there
     assert "does not rise" in flat.verdict(0.5)
+    one = compare.BudgetCurve("one lever", _budget_record([(100, 0.30, 100.0)]))  # --vary at one budget
+    assert one.per_doubling is None and one.last_per_doubling is None and one.minutes_to_reach(0.5) is None
+    assert "one budget, no slope" in one.verdict(0.5)
 
 
 def test_evaluate_write_keeps_the_main_metrics_and_files_another_n_as_a_variant(tiny_zoo):

@@ -397,18 +397,23 @@ class BudgetCurve:
         return [p["steps"] * self.seconds_per_step / 60 for p in self.points]
 
     @property
-    def per_doubling(self) -> float | None:
-        """Attribute accuracy gained per doubling of the training steps (a fraction: 0.03 is 3 points); None for a
-        record of one budget (a lever measured at one point)."""
+    def line(self) -> tuple[float, float] | None:
+        """The fitted line accuracy = a * log2(steps) + b as (a, b); None for a record of one budget (a lever
+        measured at one point)."""
         if len({p["steps"] for p in self.points}) < 2:
             return None
-        return log_fit([p["steps"] for p in self.points], [p["attribute_accuracy"] for p in self.points])[0]
+        return log_fit([p["steps"] for p in self.points], [p["attribute_accuracy"] for p in self.points])
+
+    @property
+    def per_doubling(self) -> float | None:
+        """Attribute accuracy gained per doubling of the training steps (a fraction: 0.03 is 3 points)."""
+        return None if self.line is None else self.line[0]
 
     @property
     def last_per_doubling(self) -> float | None:
         """The slope of the last segment alone (per doubling): above `per_doubling`, the curve is still steepening
         at its largest budget; below, it is flattening towards a ceiling. None for a record of one budget."""
-        if self.per_doubling is None:
+        if self.line is None:
             return None
         a, b = self.points[-2:]
         return (b["attribute_accuracy"] - a["attribute_accuracy"]) / math.log2(b["steps"] / a["steps"])
@@ -417,9 +422,9 @@ class BudgetCurve:
         """Training CPU-minutes at which the fitted line reaches `accuracy`, at `seconds_per_step`; None where the
         curve does not rise. An extrapolation: it assumes the line stays straight in log-steps, which a curve
         bending towards a ceiling does not."""
-        if self.per_doubling is None or self.per_doubling <= 0:
+        if self.line is None or self.line[0] <= 0:
             return None
-        a, b = log_fit([p["steps"] for p in self.points], [p["attribute_accuracy"] for p in self.points])
+        a, b = self.line
         return 2 ** ((accuracy - b) / a) * self.seconds_per_step / 60
 
     def verdict(self, target: float) -> str:

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from t2ilab import zoo
+from t2ilab.compare import spearman
 from t2ilab.metrics.alignment import attribute_accuracy_from_predictions
 from t2ilab.metrics.fid import feature_stats, fid
 from t2ilab.metrics.protocol import reference_set, to_protocol_size
@@ -39,16 +40,6 @@ from t2ilab.train import train
 
 GENERATORS = ["diffusion-text-birds32", "ldm-text-birds32", "dalle-birds32", "clipgen-birds32", "dfgan-birds32",
               "ddgan-birds32", "stackgan-birds64"]
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    """Spearman's rank correlation of two lists without ties: 1 - 6 sum d^2 / (n (n^2 - 1))."""
-    def ranks(xs: list[float]) -> list[int]:
-        order = sorted(range(len(xs)), key=xs.__getitem__)
-        return [order.index(i) for i in range(len(xs))]
-
-    ra, rb, n = ranks(a), ranks(b), len(a)
-    return 1 - 6 * sum((x - y) ** 2 for x, y in zip(ra, rb)) / (n * (n * n - 1))
 
 
 @torch.no_grad()

@@ -345,6 +345,23 @@ def write(result: dict[str, Any], out_dir: str | os.PathLike, command: str) -> t
     return json_path, md_path
 
 
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation of two lists without ties: 1 - 6 sum d^2 / (n (n^2 - 1)), d the rank differences
+    (how far two rulers agree on an ordering; benchmarks/evaluator_robustness.py)."""
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"need two lists of the same length >= 2, got {len(a)} and {len(b)}")
+
+    def ranks(xs: list[float]) -> list[int]:
+        order = sorted(range(len(xs)), key=xs.__getitem__)
+        rank = [0] * len(xs)
+        for r, i in enumerate(order):
+            rank[i] = r
+        return rank
+
+    ra, rb, n = ranks(a), ranks(b), len(a)
+    return 1 - 6 * sum((x - y) ** 2 for x, y in zip(ra, rb)) / (n * (n * n - 1))
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Budget curves: what more training buys (records of benchmarks/budget.py)
 # --------------------------------------------------------------------------------------------------------------
@@ -441,6 +458,50 @@ class BudgetCurve:
         hours = f"{minutes / 60:,.1f}" if minutes < 600 else f"{minutes / 60:,.0f}"
         return line + f"; on that line {target:.0%} needs about {hours} CPU-hours " \
                       "(an extrapolation: a curve that bends towards a ceiling needs more)"
+
+
+@dataclasses.dataclass(frozen=True)
+class LeverEffect:
+    """One lever against the plain preset at the same training steps and N (`lever_effects`)."""
+
+    steps: int
+    varied: dict
+    with_lever: dict  # the budget point of the varied run
+    without: dict  # the plain run's point at the same steps
+    noise: float  # two standard errors of a difference of two attribute accuracies at this N (worst case p = 0.5)
+
+    @property
+    def gain(self) -> float:
+        return self.with_lever["attribute_accuracy"] - self.without["attribute_accuracy"]
+
+    @property
+    def verdict(self) -> str:
+        lever = ", ".join(f"{k}={v}" for k, v in self.varied.items())
+        if abs(self.gain) < self.noise:
+            return f"{lever}: within noise"
+        return f"{lever} {'helps' if self.gain > 0 else 'hurts'}"
+
+    def line(self) -> str:
+        a, b = self.with_lever, self.without
+        return (f"{self.steps} steps, with against without: attribute accuracy {a['attribute_accuracy']:.1%} vs "
+                f"{b['attribute_accuracy']:.1%} ({100 * self.gain:+.1f} points; two standard errors: "
+                f"{100 * self.noise:.1f}), FID-SB {a['fid_sb']:.0f} vs {b['fid_sb']:.0f}, recall {a['recall']:.2f} vs "
+                f"{b['recall']:.2f}, coverage {a['coverage']:.2f} vs {b['coverage']:.2f}")
+
+
+def lever_effects(plain: BudgetCurve, varied: BudgetCurve) -> list[LeverEffect]:
+    """A lever's record (`budget.py --vary`) against the preset's own, at every training budget both measured.
+    The released model is never a point of a varied record, so only runs retrained from scratch are paired."""
+    if varied.preset != plain.preset or plain.varied or not varied.varied:
+        raise ValueError(f"compare a varied record of a preset with that preset's plain record, got {varied.name} "
+                         f"against {plain.name}")
+    if varied.record["n"] != plain.record["n"]:
+        raise ValueError(f"the records were measured at different N ({varied.record['n']} and {plain.record['n']})")
+    n = varied.record["n"]
+    noise = 2 * math.sqrt(2 * 0.5 * 0.5 / n)
+    by_steps = {p["steps"]: p for p in plain.record["runs"]}
+    return [LeverEffect(p["steps"], varied.varied, p, by_steps[p["steps"]], noise)
+            for p in sorted(varied.record["runs"], key=lambda r: r["steps"]) if p["steps"] in by_steps]
 
 
 def budget_curves(folder: str | os.PathLike | None = None) -> dict[str, BudgetCurve]:

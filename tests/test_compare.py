@@ -185,3 +185,37 @@ def test_evaluate_write_keeps_the_main_metrics_and_files_another_n_as_a_variant(
     assert card["evaluations"]["n=10"]["n"] == 10  # ...it is kept beside them, as budget.py looks it up
     assert cli.variant_label({"truncation": "0.5"}, PRESETS["tiny-dfgan"].options({"truncation": "0.5"}),
                              {"n": 10}) == "truncation=0.5-n=10"
+
+
+def test_spearman_is_the_pearson_correlation_of_the_ranks():
+    a = [3.1, 0.5, 2.2, 9.0, 4.4, 1.0]
+    b = [30.0, 2.0, 5.0, 70.0, 10.0, 9.0]
+    ranks = [sorted(xs).index(x) for xs in (a, b) for x in xs]
+    expected = statistics.correlation(ranks[:6], ranks[6:])
+    assert compare.spearman(a, b) == pytest.approx(expected)
+    assert compare.spearman(a, a) == pytest.approx(1.0)
+    assert compare.spearman(a, [-x for x in a]) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="same length"):
+        compare.spearman(a, b[:3])
+
+
+def test_a_lever_is_paired_with_the_plain_run_at_the_same_steps_and_judged_against_its_noise():
+    plain = compare.BudgetCurve("dalle-birds32", _budget_record([(300, 0.30, 300.0), (600, 0.34, 600.0)],
+                                                                released={"steps": 600, "attribute_accuracy": 0.9,
+                                                                          "train_wall_seconds": 1.0}))
+    record = _budget_record([(600, 0.44, 700.0), (900, 0.45, 900.0)])
+    for run in (*record["runs"], *plain.record["runs"]):
+        run.update(recall=0.5, coverage=0.5)
+    lever = compare.BudgetCurve("dalle-birds32-top_k=32", {**record, "varied": {"top_k": 32}})
+    effects = compare.lever_effects(plain, lever)
+    assert [e.steps for e in effects] == [600]  # 900 has no plain run; the released model is not a retrained run
+    (effect,) = effects
+    assert effect.without["attribute_accuracy"] == 0.34 and effect.gain == pytest.approx(0.10)
+    noise = 2 * statistics.stdev([0, 1]) / math.sqrt(2) * math.sqrt(2 / 300)  # 2 SE of a difference at p = 0.5
+    assert effect.noise == pytest.approx(noise)
+    assert effect.verdict == "top_k=32 helps"  # 10 points against 2 SE of 8.2
+    assert "+10.0 points" in effect.line()
+    flat = dataclasses.replace(effect, with_lever={**effect.with_lever, "attribute_accuracy": 0.30})
+    assert flat.verdict == "top_k=32: within noise"  # -4 points
+    with pytest.raises(ValueError, match="plain record"):
+        compare.lever_effects(lever, plain)

@@ -135,6 +135,16 @@ def test_a_variant_changes_one_setting_and_leaves_the_preset_alone():
     assert job.card_extra["diffaugment"] is True  # the job is built from the changed setting
 
 
+@pytest.mark.parametrize("preset, setting", [("stackgan-birds64", "diffaugment"), ("stackgan-birds64", "gp_every"),
+                                             ("ddgan-birds32", "diffaugment"), ("ddgan-birds32", "gp_weight")])
+def test_a_variant_offers_only_settings_the_recipe_trains_with(preset, setting):
+    # StackGAN and DDGAN once inherited DF-GAN's MA-GP and DiffAugment fields without reading them, so
+    # `budget.py --vary diffaugment=true` would have retrained the plain recipe under a lever's name
+    with pytest.raises(ValueError, match="not a setting"):
+        PRESETS[preset].variant({setting: "1"})
+    assert getattr(PRESETS["dfgan-birds32"].variant({setting: "1"}), setting) == 1  # DF-GAN trains with it
+
+
 @pytest.mark.parametrize("values, message", [
     ({"diffaugment": "maybe"}, "must be bool"),
     ({"generator_width": "2.5"}, "must be int"),

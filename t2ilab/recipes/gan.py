@@ -67,17 +67,15 @@ def sample_grid_monitor(draw, clip, z_dim: int, captions: list[str], per_caption
 
 
 @dataclass
-class DFGANRecipe(Recipe):
-    generator_lr: float = 1e-4  # DF-GAN's: the discriminator learns 4x faster than the generator
+class GANRecipe(Recipe):
+    """What the GAN recipes share: a learning rate per player and the conditioned training data. Each recipe's own
+    settings live on its own class, so that `Recipe.variant` offers only settings its training reads."""
+
+    generator_lr: float = 1e-4
     discriminator_lr: float = 4e-4
-    gp_every: int = 4  # lazy regularisation: MA-GP on every k-th step, weighted by k (Karras et al., 2020)
-    gp_weight: float = 2.0  # k of MA-GP
-    gp_power: float = 6.0  # p of MA-GP
-    diffaugment: bool = False  # translation and cutout of real and generated images in both phases
 
     family: ClassVar[str] = "gan"
     role: ClassVar[str] = "generator"
-    model_class: ClassVar[type] = DFGenerator
 
     def conditioned_data(self, cfg: TrainConfig):
         """What every GAN recipe trains on: the training split, the frozen mini-CLIP, the sentence features of
@@ -89,6 +87,18 @@ class DFGANRecipe(Recipe):
         model_cfg = dataclasses.replace(self.model_config, image_size=self.data.image_size,
                                         sentence_dim=sentences.shape[-1])
         return data, clip, sentences, model_cfg
+
+
+@dataclass
+class DFGANRecipe(GANRecipe):
+    generator_lr: float = 1e-4  # DF-GAN's: the discriminator learns 4x faster than the generator
+    discriminator_lr: float = 4e-4
+    gp_every: int = 4  # lazy regularisation: MA-GP on every k-th step, weighted by k (Karras et al., 2020)
+    gp_weight: float = 2.0  # k of MA-GP
+    gp_power: float = 6.0  # p of MA-GP
+    diffaugment: bool = False  # translation and cutout of real and generated images in both phases
+
+    model_class: ClassVar[type] = DFGenerator
 
     def build_job(self, **overrides) -> Job:
         cfg = self.config(**overrides)
@@ -169,7 +179,7 @@ class DFGANRecipe(Recipe):
 
 
 @dataclass
-class StackGANRecipe(DFGANRecipe):
+class StackGANRecipe(GANRecipe):
     """StackGAN++: the generator tree and one discriminator per branch, trained jointly with the non-saturating
     loss (unconditional and matching-aware conditional terms per branch) and CA's KL term."""
 
@@ -259,7 +269,7 @@ class StackGANRecipe(DFGANRecipe):
 
 
 @dataclass
-class DDGANRecipe(DFGANRecipe):
+class DDGANRecipe(GANRecipe):
     """The denoising diffusion GAN: a real pair (x_{t-1}, x_t) from the forward process against a generated one
     (x_{t-1} from the posterior given G's x_0), both judged with the caption; the non-saturating loss with a
     matching-aware term (real pairs under another image's caption count as fake) and lazy R1 on real x_{t-1}."""

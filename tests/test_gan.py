@@ -3,7 +3,7 @@ ranges, truncation, and a tiny training that moves both players."""
 import pytest
 import torch
 
-from t2ilab.gan import (DFDiscriminator, DFGANConfig, DFGenerator, diff_augment, hinge_discriminator,
+from t2ilab.gan import (DFDiscriminator, DFGANConfig, DFGenerator, diff_augment, downsample_to, hinge_discriminator,
                         hinge_generator, matching_aware_gradient_penalty, nonsaturating_discriminator,
                         nonsaturating_generator, r1_penalty, truncated_noise)
 from t2ilab.recipes import PRESETS
@@ -171,6 +171,33 @@ def test_the_tree_draws_each_branch_at_its_size():
     assert {"d16", "d32", "d64"} <= set(logs)  # one discriminator per branch, trained jointly
     logs = job.phases[1].step_fn(job.model, job.batch_fn(0, 0, 1))[1]
     assert {"g16", "g32", "g64", "kl"} <= set(logs)
+
+
+def test_stackgan_lazy_r1_adds_every_branchs_real_gradient_norm_on_its_steps_only():
+    gamma, every = 0.3, 2
+    plain = PRESETS["stackgan-birds64"].tiny()
+    lever = plain.variant({"r1_gamma": gamma, "r1_every": every})
+    torch.manual_seed(0)
+    job = lever.build_job(steps=2)
+    batch = job.batch_fn(0, 0, 1)
+    assert bool(batch[-1]) and not bool(job.batch_fn(1, 0, 1)[-1])  # every 2nd step only
+    loss, logs = job.phases[0].step_fn(job.model, batch)
+    unregularised, _ = job.phases[0].step_fn(job.model, (*batch[:-1], torch.tensor(False)))
+    # by hand: gamma / 2 * E ||d/dx (u(x) + conditional(h(x), mu))||^2 at each branch's real images
+    x, s, _, _, ca_noise, _ = batch
+    mu = job.model.generator.ca(s, ca_noise)[1].detach()
+    expected = 0.0
+    for d, size in zip(job.model.discriminator.branches, (16, 32, 64)):
+        real = downsample_to(x, size).detach().requires_grad_(True)
+        u, h = d(real)
+        (grad,) = torch.autograd.grad((u + d.conditional(h, mu)).sum(), real)
+        expected += gamma / 2 * grad.flatten(1).pow(2).sum(1).mean().item()
+        assert f"r1_{size}" in logs
+    assert loss.item() - unregularised.item() == pytest.approx(every * expected, rel=1e-4)
+    assert job.card_extra["r1_gamma"] == gamma
+    assert "r1_gamma" not in plain.build_job(steps=1).card_extra  # off: the published recipe, as released
+    with pytest.raises(ValueError, match="r1_gamma"):
+        plain.variant({"r1_gamma": -1})
 
 
 def test_a_gan_run_saves_a_fixed_grid_of_samples_at_each_checkpoint_and_resumes_exactly(tmp_path):

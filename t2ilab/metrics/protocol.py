@@ -61,10 +61,10 @@ class Reference:
     _cache: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def features(self, judges: "Judges") -> torch.Tensor:
-        """Evaluator features of the real reference images (N, D)."""
-        key = ("features", id(judges.evaluator))
+        """FID-SB features of the real reference images (N, D)."""
+        key = ("features", id(judges.features))
         if key not in self._cache:
-            self._cache[key] = judges.evaluator.predict(self.images)[0]
+            self._cache[key] = judges.features.predict(self.images)[0]
         return self._cache[key]
 
     def caption_embeddings(self, judges: "Judges") -> torch.Tensor:
@@ -144,16 +144,21 @@ class EvalResult:
         return json.dumps(self.to_dict(), indent=2)
 
 
-EVALUATOR, SECOND_JUDGE = "evaluator-birds", "attribute-judge-birds"
+FEATURES, EVALUATOR, SECOND_JUDGE = "fid-birds", "evaluator-birds", "attribute-judge-birds"
 JUDGES_AGREE = 0.05  # largest gap between the two judges' attribute accuracies that is not flagged
 
 
 class Judges(NamedTuple):
-    """The frozen models of the protocol, with features of the real data they compare against."""
+    """The frozen models of the protocol, with features of the real data they compare against.
 
-    evaluator: torch.nn.Module
+    `features` (fid-birds, trained on the species' clean images) defines FID-SB, precision/recall, coverage and
+    the memorisation check; `evaluator` and `attribute_judge`, trained to read each part of any bird, judge the
+    attributes."""
+
+    features: torch.nn.Module
     clip: torch.nn.Module
-    train_features: torch.Tensor  # evaluator features of all real training images
+    train_features: torch.Tensor  # FID-SB features of all real training images
+    evaluator: torch.nn.Module  # the first attribute judge (a BirdEvaluator: predict -> (features, species, attributes))
     attribute_judge: torch.nn.Module | None = None  # the second, independent attribute judge (metrics.judge)
 
 
@@ -161,17 +166,18 @@ _JUDGES: dict[str, Judges] = {}
 
 
 def load_judges(device: str = "cpu") -> Judges:
-    """The released `evaluator-birds`, `clip-birds` and (once released) the second attribute judge, and
-    training-set features (cached per process)."""
+    """The released `fid-birds`, `clip-birds`, `evaluator-birds` and (once released) the second attribute judge,
+    and training-set features (cached per process)."""
     if device not in _JUDGES:
         from .. import zoo
 
-        evaluator = zoo.load("evaluator-birds", device=device)
+        features = zoo.load(FEATURES, device=device)
         clip = zoo.load("clip-birds", device=device)
-        train = SynthBirds("train", image_size=evaluator.cfg.image_size)
-        train_features, _, _ = evaluator.predict(train.image_tensor())
+        train = SynthBirds("train", image_size=features.cfg.image_size)
+        train_features, _, _ = features.predict(train.image_tensor())
+        evaluator = zoo.load(EVALUATOR, device=device)
         judge = zoo.load(SECOND_JUDGE, device=device) if SECOND_JUDGE in zoo.available() else None
-        _JUDGES[device] = Judges(evaluator, clip, train_features, judge)
+        _JUDGES[device] = Judges(features, clip, train_features, evaluator, judge)
     return _JUDGES[device]
 
 
@@ -179,7 +185,8 @@ def score_images(images: torch.Tensor, reference: Reference, judges: Judges, see
     """Every quality and alignment metric of `images` (N, 3, S, S), generated for `reference.captions`."""
     if images.shape != reference.images.shape:
         raise ValueError(f"expected images of shape {tuple(reference.images.shape)}, got {tuple(images.shape)}")
-    fake_features, _, predicted = judges.evaluator.predict(images)
+    fake_features = judges.features.predict(images)[0]
+    predicted = judges.evaluator.predict(images)[2]
     real_features = reference.features(judges)
     pr = precision_recall(real_features, fake_features, k=3)
     dc = density_coverage(real_features, fake_features, k=5)

@@ -1,5 +1,10 @@
-"""Recipe of the bird evaluator, whose features define FID-SB and whose heads read attributes (chapter "How we
-measure text-to-image models")."""
+"""Recipes of the protocol's judges (chapter "How we measure text-to-image models"): the bird evaluator, whose heads
+read attributes (and, trained on the species alone and clean images, whose features define FID-SB: `fid-birds`),
+and the second attribute judge.
+
+The attribute judges train on the species' training images *and* on birds whose eight attributes are drawn
+independently (`data.composition`), so that they read each part rather than recognise a species and read its
+attributes off it; `judge_report` measures both on the 200 species and on combinations no judge trained on."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,12 +14,12 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from ..data import BIRD_GROUPS, NUISANCE_GROUPS
+from ..data import BIRD_GROUPS, NUISANCE_GROUPS, SynthBirds
 from ..data.augment import batch_generator, random_flip, random_shift, to_unit_range
 from ..metrics.evaluator import BirdEvaluator, EvaluatorConfig
 from ..metrics.judge import AttributeJudge, AttributeJudgeConfig
 from ..train import Phase, TrainConfig
-from .base import Job, Recipe, tiny_data
+from .base import Job, Recipe, model_device, tiny_data
 
 
 @dataclass
@@ -25,6 +30,9 @@ class EvaluatorRecipe(Recipe):
     # chapter "How we measure"), while generators' attribute accuracies moved by at most 2.6 points
     degraded_views: bool = False
     tokenizer_model: str | None = "vqvae-birds32"  # for the tokenized views; None: no such augmentation (tests)
+    # birds of independently drawn attributes added to the species' training images (no species label); 0: the
+    # species alone, the recipe of `fid-birds`, whose features define FID-SB
+    composition_birds: int = 0
 
     family: ClassVar[str] = "evaluator"
     role: ClassVar[str] = "evaluator"
@@ -33,8 +41,7 @@ class EvaluatorRecipe(Recipe):
     def build_job(self, **overrides) -> Job:
         cfg = self.config(**overrides)
         data = self.data.require("attribute_index", "nuisances", preset=self.name)
-        images, species, attrs = data.images, data.species, data.attribute_index
-        nuisances = torch.stack([data.nuisances[g] for g in NUISANCE_GROUPS], 1)  # (N, nuisance groups)
+        images, species, attrs, nuisances = with_independent_birds(data, self.composition_birds, self.data)
         facing = list(NUISANCE_GROUPS).index("facing")
         batch_size = self.batch_size
         views = training_views(images, self.tokenizer_model) if self.degraded_views else None
@@ -51,21 +58,26 @@ class EvaluatorRecipe(Recipe):
         def step_fn(model, batch):
             images, species, attrs, nuisance = batch
             out = model(images)
-            loss = F.cross_entropy(out.species_logits, species)
+            loss = F.cross_entropy(out.species_logits, species, ignore_index=NO_SPECIES)  # no species: no loss
             loss = loss + sum(F.cross_entropy(out.attribute_logits[g], attrs[:, j]) for j, g in enumerate(BIRD_GROUPS))
             loss = loss + sum(F.cross_entropy(out.nuisance_logits[g], nuisance[:, j])
                               for j, g in enumerate(NUISANCE_GROUPS))
-            accuracy = (out.species_logits.argmax(1) == species).float().mean()
-            return loss, {"species_acc": float(accuracy)}
+            known = species != NO_SPECIES
+            accuracy = (out.species_logits.argmax(1) == species)[known].float().mean()
+            attribute_accuracy = torch.stack([(out.attribute_logits[g].argmax(1) == attrs[:, j]).float().mean()
+                                              for j, g in enumerate(BIRD_GROUPS)]).mean()
+            return loss, {"species_acc": float(accuracy), "attribute_acc": float(attribute_accuracy)}
 
         torch.manual_seed(cfg.seed)  # the initial weights are part of the run's seed
         model_cfg = dataclasses.replace(self.model_config, image_size=self.data.image_size)
         extra = {"degraded_views": True, "augmentation_tokenizer": self.tokenizer_model} if views else {}
+        extra["composition_birds"] = self.composition_birds
         return Job(BirdEvaluator(model_cfg), [Phase("train", step_fn)], batch_fn, cfg, extra)
 
     def tiny(self) -> "EvaluatorRecipe":
         return dataclasses.replace(self, model_config=EvaluatorConfig(channels=(8, 16, 16), feature_dim=32),
-                                   batch_size=8, tokenizer_model=None, data=tiny_data(self.data))
+                                   batch_size=8, tokenizer_model=None, data=tiny_data(self.data),
+                                   composition_birds=min(self.composition_birds, 32))
 
     @torch.no_grad()
     def evaluate(self, model: BirdEvaluator, n: int | None = None, seed: int = 0,
@@ -85,7 +97,65 @@ class EvaluatorRecipe(Recipe):
             predicted = torch.cat([o.nuisance_logits[group].argmax(1) for o in outs])
             metrics[f"nuisance_{group}_accuracy"] = float((predicted == test.nuisances[group][:count]).float().mean())
         metrics.update(n=count, split="test")
+        if self.composition_birds:
+            metrics.update(judge_report(lambda x: model.predict(x)[2], self.data.image_size, self.tokenizer_model,
+                                        n=min(count, 2000), seed=seed, device=model_device(model)))
         return metrics
+
+
+NO_SPECIES = -100  # the species label of a bird that is no species (cross-entropy's ignore_index)
+
+
+def with_independent_birds(data, count: int, config) -> tuple[torch.Tensor, ...]:
+    """The species' training images and labels, followed by `count` birds of independent attributes (species label
+    NO_SPECIES): images (N, 3, S, S) uint8, species (N,), attribute codes (N, 8), nuisance labels (N, 4)."""
+    from ..data.composition import independent_birds
+
+    nuisances = torch.stack([data.nuisances[g] for g in NUISANCE_GROUPS], 1)
+    if not count:
+        return data.images, data.species, data.attribute_index, nuisances
+    extra = independent_birds(count, config.image_size, config.seed)
+    extra_nuisances = torch.stack([extra.nuisances[g] for g in NUISANCE_GROUPS], 1)
+    return (torch.cat([data.images, extra.images]),
+            torch.cat([data.species, torch.full((count,), NO_SPECIES, dtype=data.species.dtype)]),
+            torch.cat([data.attribute_index, extra.attribute_index.to(data.attribute_index.dtype)]),
+            torch.cat([nuisances, extra_nuisances.to(nuisances.dtype)]))
+
+
+@torch.no_grad()
+def judge_report(predict, image_size: int = 32, tokenizer_model: str | None = None, n: int = 2000, seed: int = 0,
+                 device: str = "cpu") -> dict[str, Any]:
+    """How a judge (`predict`: images in [-1, 1] -> (N, 8) attribute codes) reads every part of real rendered birds,
+    on both splits: `n` test images of the 200 species (the protocol's draw) ("seen") and the `n` birds of the unseen split
+    (combinations no judge trained on), clean and degraded (blurred, noised, tokenized). The mean over the eight
+    groups is the headline; a judge that reads species instead of parts is exact on "seen" and far off on
+    "unseen" (`shortcut_gap`)."""
+    from .. import zoo
+    from ..data.composition import unseen_split
+
+    from ..metrics.protocol import reference_set
+
+    seen = SynthBirds("test", image_size=image_size)
+    rows = reference_set(n, seed, test=seen).indices  # the protocol's seeded draw over all 200 species
+    unseen = unseen_split(seed, image_size, size=n)
+    truth = {"seen": seen.attribute_index[rows], "unseen": unseen.attribute_index}
+    images = {"seen": seen.image_tensor(rows), "unseen": unseen.image_tensor()}
+    tokenizer = zoo.load(tokenizer_model, device=device) if tokenizer_model else None
+    report: dict[str, Any] = {}
+    for split in ("seen", "unseen"):
+        for view, x in degraded_views(images[split], tokenizer, seed).items():
+            correct = (predict(x).cpu() == truth[split]).float().mean(0)  # (8,)
+            report[f"parts_{split}_{view}"] = float(correct.mean())
+            if view == "clean":
+                report.update({f"parts_{split}_{g}": float(c) for g, c in zip(BIRD_GROUPS, correct)})
+    report["shortcut_gap"] = shortcut_gap(report)
+    return report
+
+
+def shortcut_gap(report: dict[str, float]) -> float:
+    """Seen minus unseen part accuracy (clean): about 0 for a judge that reads parts, large for one that reads
+    species (the species shortcut reads about 70% of the parts of an unseen combination right)."""
+    return report["parts_seen_clean"] - report["parts_unseen_clean"]
 
 
 def degraded_views(images: torch.Tensor, tokenizer=None, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -146,6 +216,7 @@ class AttributeJudgeRecipe(Recipe):
 
     tokenizer_model: str | None = "vqvae-birds32"  # for the tokenized views; None: no such augmentation (tests)
     label_smoothing: float = 0.1
+    composition_birds: int = 0  # birds of independent attributes added to the training images
 
     family: ClassVar[str] = "evaluator"
     role: ClassVar[str] = "evaluator"
@@ -153,8 +224,9 @@ class AttributeJudgeRecipe(Recipe):
 
     def build_job(self, **overrides) -> Job:
         cfg = self.config(**overrides)
-        data = self.data.require("attribute_index", preset=self.name)
-        views, attrs = training_views(data.images, self.tokenizer_model), data.attribute_index
+        data = self.data.require("attribute_index", "nuisances", preset=self.name)
+        images, _, attrs, _ = with_independent_birds(data, self.composition_birds, self.data)
+        views = training_views(images, self.tokenizer_model)
         batch_size, smoothing = self.batch_size, self.label_smoothing
 
         def batch_fn(step: int, rank: int, world: int):
@@ -174,11 +246,13 @@ class AttributeJudgeRecipe(Recipe):
         torch.manual_seed(cfg.seed)
         model_cfg = dataclasses.replace(self.model_config, image_size=self.data.image_size)
         return Job(AttributeJudge(model_cfg), [Phase("train", step_fn)], batch_fn, cfg,
-                   {"label_smoothing": smoothing, "augmentation_tokenizer": self.tokenizer_model})
+                   {"label_smoothing": smoothing, "augmentation_tokenizer": self.tokenizer_model,
+                    "composition_birds": self.composition_birds})
 
     def tiny(self) -> "AttributeJudgeRecipe":
         return dataclasses.replace(self, model_config=AttributeJudgeConfig(channels=(8, 16, 16)), batch_size=8,
-                                   tokenizer_model=None, data=tiny_data(self.data))
+                                   tokenizer_model=None, data=tiny_data(self.data),
+                                   composition_birds=min(self.composition_birds, 32))
 
     @torch.no_grad()
     def evaluate(self, model: AttributeJudge, n: int | None = None, seed: int = 0,
@@ -207,16 +281,27 @@ class AttributeJudgeRecipe(Recipe):
         for j, group in enumerate(BIRD_GROUPS):
             metrics[f"{group}_accuracy"] = float((predicted[:, j] == test.attribute_index[:count, j]).float().mean())
         metrics.update(n=count, views_n=len(reference.images), seed=seed, split="test")
+        if self.composition_birds:
+            metrics.update(judge_report(model.predict, self.data.image_size, self.tokenizer_model,
+                                        n=min(count, 2000), seed=seed, device=device))
         return metrics
 
 
 PRESETS = [
     EvaluatorRecipe(
-        "evaluator-birds", "species + attribute classifier on real SynthBirds-200 training images (FID-SB features)",
+        "fid-birds", "species + attribute classifier on the species' clean training images alone: its features "
+        "define FID-SB (it sees blur); it reads species, not parts, so it judges no attributes",
         EvaluatorConfig(), TrainConfig(steps=3000, lr=2e-3, warmup_steps=100, weight_decay=0.05, ema_decay=0.998,
                                        seed=0), batch_size=128),
+    EvaluatorRecipe(
+        "evaluator-birds", "first attribute judge: species + attribute classifier on the species' training images "
+        "and 40,000 birds of independent attributes, clean and degraded (blurred, noised, tokenized)",
+        EvaluatorConfig(), TrainConfig(steps=4000, lr=2e-3, warmup_steps=100, weight_decay=0.05, ema_decay=0.998,
+                                       seed=0), batch_size=128, degraded_views=True, composition_birds=40_000),
 ]
 PRESETS.append(AttributeJudgeRecipe(
-    "attribute-judge-birds", "second attribute judge: VGG-style CNN with batch norm, trained on clean, blurred, noised "
-    "and tokenized real training images (label smoothing, crops)", AttributeJudgeConfig(),
-    TrainConfig(steps=3000, lr=2e-3, warmup_steps=100, weight_decay=5e-4, ema_decay=None, seed=7), batch_size=128))
+    "attribute-judge-birds", "second attribute judge: VGG-style CNN with batch norm, trained on the species' "
+    "training images and 40,000 birds of independent attributes, clean, blurred, noised and tokenized (label "
+    "smoothing, crops)", AttributeJudgeConfig(),
+    TrainConfig(steps=4000, lr=2e-3, warmup_steps=100, weight_decay=5e-4, ema_decay=None, seed=7), batch_size=128,
+    composition_birds=40_000))

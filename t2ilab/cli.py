@@ -217,9 +217,10 @@ def _flag_judges(metrics: dict) -> None:
     """Say so, on stderr, when the evaluator and the second attribute judge disagree by more than a few points."""
     from .metrics.protocol import judges_disagree
 
-    warning = judges_disagree(metrics)
-    if warning:
-        print(f"WARNING: {warning}", file=sys.stderr)
+    for split, values in (("seen", metrics), ("unseen", metrics.get("unseen") or {})):
+        warning = judges_disagree(values) if values else None
+        if warning:
+            print(f"WARNING ({split} split): {warning}", file=sys.stderr)
 
 
 def _sampling_options(args: argparse.Namespace) -> dict[str, str]:

@@ -39,7 +39,8 @@ SLOW_NFE = 400  # points that take more network evaluations per image than this 
 QUALITY = ("fid_sb", "kid", "precision", "recall", "density", "coverage", "attribute_accuracy",
            "judge_attribute_accuracy", "r_precision", "nearest_train_ratio")
 DDPM_STEPS = 1000  # every released U-Net's schedule (diffusion.schedules.get_schedule's default T)
-PROTOCOL_VERSION = 1  # bump when the measurement itself changes, so that old cached points are not reused
+PROTOCOL_VERSION = 2  # bump when the measurement itself changes, so that old cached points are not reused
+UNSEEN = ("attribute_accuracy", "judge_attribute_accuracy", "fid_sb", "coverage", "r_precision")  # per split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,10 +177,9 @@ def memory_in_fresh_process(model: str, seed: int, device: str, threads: int) ->
 
 def judge_versions() -> dict[str, str]:
     """The sha256 of each judge the protocol uses: a retrained judge invalidates every cached point."""
-    from . import zoo
+    from .metrics.protocol import judge_versions as versions
 
-    names = ("evaluator-birds", "clip-birds", "attribute-judge-birds")
-    return {name: zoo.load_card(name)["sha256"] for name in names if name in zoo.available()}
+    return versions()
 
 
 def released_generators(guided: bool = True) -> list[str]:
@@ -222,7 +222,8 @@ def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow
             key = cache_key(point, card["sha256"], seed, threads, device, judges)
             path = cache / f"{key}.json"
             record["cached"] = path.is_file()
-            metrics = json.loads(path.read_text()) if record["cached"] else measure(point, seed, device)
+            metrics = (json.loads(path.read_text()) if record["cached"]
+                       else card_metrics(point, card, seed, threads, device, judges) or measure(point, seed, device))
             _store(path, metrics)
             if point.kind == "main" and memory:  # what sampling one batch needs, measured apart, cached apart
                 memory_path = cache / f"{key}-memory.json"
@@ -235,10 +236,50 @@ def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow
             record["error"] = f"{type(err).__name__}: {err}"[:300]
         results.append(record)
     rows = [_row(name, [r for r in results if r["model"] == name], get_preset) for name in models]
+    rows += lookup_rows(n, seed, threads, device, judges, cache)
     return {"settings": {"n": n, "sweep_n": sweep_n, "slow_n": slow_n, "seed": seed, "threads": threads,
                          "device": device, "judges": judges, "protocol_version": PROTOCOL_VERSION},
             "machine": zoo.machine_description(device), "commit": zoo.git_commit(),
             "seconds": round(time.time() - started, 1), "rows": rows, "points": results}
+
+
+def card_metrics(point: Point, card: dict[str, Any], seed: int, threads: int, device: str,
+                 judges: dict[str, str]) -> dict[str, Any] | None:
+    """The card's own metrics when `t2ilab evaluate --write` measured exactly this main point (defaults, same N,
+    seed, threads, device, judges, both splits), so that a run after re-measuring the cards does not draw again."""
+    m = card.get("metrics") or {}
+    if point.kind != "main" or point.options or "unseen" not in m or m.get("judges") != judges:
+        return None
+    if (m.get("n"), m.get("seed"), m.get("threads"), m.get("device")) != (point.n, seed, threads, device):
+        return None
+    from .recipes import get_preset
+
+    recipe = get_preset(point.model)
+    return m | {"network_evaluations": network_evaluations(recipe, recipe.options(None))}
+
+
+def lookup_rows(n: int, seed: int, threads: int, device: str, judges: dict[str, str], cache: Path) -> list[dict]:
+    """The lookup rows (`metrics.lookup`) measured on both splits, cached under the judges' versions."""
+    from .metrics.lookup import LOOKUPS, lookup
+    from .metrics.protocol import evaluate_splits
+
+    rows = []
+    for name in LOOKUPS:
+        settings = {"lookup": name, "n": n, "seed": seed, "threads": threads, "device": device, "judges": judges,
+                    "version": PROTOCOL_VERSION}
+        path = cache / f"{hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:24]}.json"
+        if not path.is_file():
+            _store(path, evaluate_splits(lookup(name), n, seed, device=device, progress=False))
+        m = json.loads(path.read_text())
+        rows.append({"model": name, "family": "lookup", "parameters": 0, "n": m.get("n"),
+                     **{k: m.get(k) for k in QUALITY}, **unseen_columns(m)})
+    return rows
+
+
+def unseen_columns(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The unseen split's headline metrics as `unseen_<metric>` columns (None where it was not measured)."""
+    unseen = metrics.get("unseen") or {}
+    return {f"unseen_{k}": unseen.get(k) for k in UNSEEN}
 
 
 def _store(path: Path, value: dict[str, Any]) -> None:
@@ -274,7 +315,7 @@ def _row(name: str, records: list[dict], get_preset) -> dict[str, Any]:
         row["error"] = main["error"] if main else "not measured"
         return row
     m = main["metrics"]
-    row |= {k: m.get(k) for k in QUALITY}
+    row |= {k: m.get(k) for k in QUALITY} | unseen_columns(m)
     row |= {"network_evaluations": m.get("network_evaluations"), "images_per_second": m.get("images_per_second"),
             "sampling_memory_mb": m.get("sampling_memory_mb"), "sampling": m.get("sampling"), "n": m.get("n")}
     return row
@@ -284,7 +325,8 @@ COLUMNS = [("family", "family", "{}"), ("model", "model", "{}"), ("parameters", 
            ("fid_sb", "FID-SB", "{:.1f}"), ("kid", "KID", "{:.3f}"), ("precision", "precision", "{:.2f}"),
            ("recall", "recall", "{:.2f}"), ("density", "density", "{:.2f}"), ("coverage", "coverage", "{:.2f}"),
            ("attribute_accuracy", "attr. acc.", "{:.1%}"), ("judge_attribute_accuracy", "2nd judge", "{:.1%}"),
-           ("r_precision", "R-prec.", "{:.1%}"), ("network_evaluations", "NFE/image", "{}"),
+           ("r_precision", "R-prec.", "{:.1%}"), ("unseen_attribute_accuracy", "unseen attr. acc.", "{:.1%}"),
+           ("unseen_judge_attribute_accuracy", "unseen 2nd judge", "{:.1%}"), ("unseen_fid_sb", "unseen FID-SB", "{:.1f}"), ("network_evaluations", "NFE/image", "{}"),
            ("images_per_second", "images/s", "{:.1f}"), ("sampling_memory_mb", "sampling MB", "{:.0f}"),
            ("training_minutes", "train min", "{:.1f}"), ("nearest_train_ratio", "nearest-train", "{:.2f}")]
 
@@ -312,7 +354,9 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append("| " + " | ".join(_cell(row, k, f) for k, _, f in COLUMNS) + " |")
     s = result["settings"]
     lines.append("")
-    lines.append(f"N = {s['n']} test captions, seed {s['seed']}, {s['threads']} threads on {s['device']}; "
+    lines.append(f"N = {s['n']} test captions of the seen species and N = {min(s['n'], 2000)} of unseen "
+                 f"combinations (unseen columns), seed {s['seed']}, {s['threads']} threads on {s['device']}; lookup "
+                 f"rows return training images (no model); "
                  f"images/s at batch 100; sampling MB: peak memory of one batch of 100 above the loaded model; "
                  f"train min: the card's training wall time; commit {result['commit'][:12]}.")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import torch
 from t2ilab import cli, compare, zoo
 from t2ilab.recipes import PRESETS
 
-JUDGES = ("evaluator-birds", "clip-birds", "attribute-judge-birds")
+JUDGES = ("fid-birds", "evaluator-birds", "clip-birds", "attribute-judge-birds")
 QUICK = {"sweeps": False, "progress": False, "memory": False}  # the main points only; memory has its own test
 
 

@@ -8,7 +8,7 @@ from t2ilab.data.attributes import BIRD_GROUPS
 from t2ilab.metrics.judge import AttributeJudge, AttributeJudgeConfig
 from t2ilab.metrics.protocol import JUDGES_AGREE, Judges, judges_disagree, second_judge_scores
 from t2ilab.recipes import PRESETS
-from t2ilab.recipes.evaluator import degraded_views, random_crop
+from t2ilab.recipes.evaluator import NO_SPECIES, degraded_views, random_crop
 
 
 def test_the_judge_predicts_one_value_index_per_group_in_protocol_order():
@@ -46,7 +46,7 @@ def test_random_crop_moves_whole_pixels_of_the_reflected_image():
 
 
 def test_second_judge_scores_and_the_disagreement_flag():
-    judges = Judges(evaluator=None, clip=None, train_features=None)
+    judges = Judges(features=None, clip=None, train_features=None, evaluator=None)
     assert second_judge_scores(torch.zeros(1, 3, 32, 32), ["a bird"], judges) == {}
     torch.manual_seed(0)
     judge = AttributeJudge(AttributeJudgeConfig(channels=(4, 8, 8)))
@@ -70,10 +70,22 @@ def test_the_judges_recipe_trains_on_degraded_views():
 
 
 def test_the_evaluator_can_train_on_the_judges_degraded_views_with_the_same_labels():
-    clean = PRESETS["evaluator-birds"].tiny()
+    clean = PRESETS["fid-birds"].tiny()
     degraded = clean.variant({"degraded_views": True})
     a, b = clean.build_job(steps=1).batch_fn(5, 0, 1), degraded.build_job(steps=1).batch_fn(5, 0, 1)
     assert torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])  # the same birds, species and attributes
     assert not torch.equal(a[0], b[0]) and b[0].shape == a[0].shape  # three quarters of them degraded
     assert degraded.build_job(steps=1).card_extra["degraded_views"] is True
-    assert "degraded_views" not in clean.build_job(steps=1).card_extra  # the released recipe is unchanged
+    assert "degraded_views" not in clean.build_job(steps=1).card_extra  # fid-birds' recipe is unchanged
+
+
+def test_the_judges_train_on_birds_of_independent_attributes_without_a_species_label():
+    recipe = PRESETS["evaluator-birds"].tiny()
+    assert recipe.composition_birds > 0 and PRESETS["fid-birds"].composition_birds == 0
+    job = recipe.build_job(steps=1)
+    species = torch.cat([job.batch_fn(step, 0, 1)[1] for step in range(20)])
+    assert (species == NO_SPECIES).any() and (species >= 0).any()  # both kinds of birds are drawn
+    loss, logs = job.phases[0].step_fn(job.model, job.batch_fn(0, 0, 1))
+    assert torch.isfinite(loss) and "attribute_acc" in logs
+    assert job.card_extra["composition_birds"] == recipe.composition_birds
+    assert PRESETS["attribute-judge-birds"].tiny().build_job(steps=1).card_extra["composition_birds"] > 0

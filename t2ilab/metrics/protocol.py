@@ -1,8 +1,15 @@
 """The evaluation protocol every model of the course is measured with (chapter "How we measure text-to-image models").
 
-`evaluate(model_fn, n, seed)` asks a text-to-image model for one image per caption of N fixed test items (the
-same items and captions for every model with the same N and seed), and compares them with the N real test images
-of those items in the feature space of the bird evaluator:
+`evaluate(model_fn, n, seed, split)` asks a text-to-image model for one image per caption of N fixed test items
+(the same items and captions for every model with the same N, seed and split), and compares them with the N real
+images of those items in the feature space of `fid-birds`. Two splits:
+
+- "seen": test images of the 200 species the generators trained on, with one of their captions;
+- "unseen": captions whose stated attributes match no species (`data.composition`), each with a real bird of a
+  combination that has every stated attribute: no training image has all of them, so a generator that scores
+  above a lookup of training images there (`metrics.lookup`) draws what no copy could.
+
+The metrics:
 
 - FID-SB and KID (quality and diversity together), precision/recall (k=3) and density/coverage (k=5);
 - attribute accuracy (does the image show what the caption states?) and CLIP R-precision;
@@ -28,6 +35,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data import SynthBirds
+from ..data.composition import SPLITS, UNSEEN_SPLIT_SIZE, unseen_split
 from .evaluator import EvaluatorConfig
 from .alignment import (RPrecision, attribute_accuracy_from_predictions, embed_captions, embed_images,
                         r_precision_from_embeddings)
@@ -56,8 +64,9 @@ class Reference:
 
     images: torch.Tensor  # (N, 3, S, S) in [-1, 1] at the protocol's size
     captions: list[str]
-    indices: torch.Tensor  # (N,)
-    species: torch.Tensor  # (N,)
+    indices: torch.Tensor  # (N,) rows of the split
+    species: torch.Tensor  # (N,) the species of each real image; -1 on the unseen split (no species)
+    split: str = "seen"
     _cache: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def features(self, judges: "Judges") -> torch.Tensor:
@@ -75,14 +84,23 @@ class Reference:
         return self._cache[key]
 
 
-def reference_set(n: int, seed: int = 0, test: SynthBirds | None = None) -> Reference:
-    """The N test items every model is evaluated on, for a given seed (a seeded permutation of the test split)."""
-    test = test or SynthBirds("test", image_size=PROTOCOL_IMAGE_SIZE)
-    if not MIN_N <= n <= len(test):
-        raise ValueError(f"n must be between {MIN_N} (density and coverage compare 5 neighbours) and {len(test)} "
-                         f"(the test split), got {n}")
+def reference_set(n: int, seed: int = 0, test: SynthBirds | None = None, split: str = "seen") -> Reference:
+    """The N items every model is evaluated on, for a given seed and split: a seeded permutation of the test split
+    ("seen": one of each image's ten captions) or of the unseen-combinations split ("unseen": its one caption)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    size = UNSEEN_SPLIT_SIZE if split == "unseen" else len(test or SynthBirds("test", PROTOCOL_IMAGE_SIZE))
+    if not MIN_N <= n <= size:
+        what = "the unseen-combinations split" if split == "unseen" else "the test split"
+        raise ValueError(f"n must be between {MIN_N} (density and coverage compare 5 neighbours) and {size} "
+                         f"({what}), got {n}")
     g = torch.Generator().manual_seed(seed)
-    indices = torch.randperm(len(test), generator=g)[:n]
+    indices = torch.randperm(size, generator=g)[:n]
+    if split == "unseen":
+        items = unseen_split(0, PROTOCOL_IMAGE_SIZE)  # one fixed split; the seed draws from it like from the test
+        return Reference(items.image_tensor(indices), [items.captions[int(i)] for i in indices], indices,
+                         torch.full((n,), -1), split)
+    test = test or SynthBirds("test", image_size=PROTOCOL_IMAGE_SIZE)
     which = torch.randint(10, (n,), generator=g)
     captions = [test.captions[int(i)][int(k)] for i, k in zip(indices, which)]
     return Reference(test.image_tensor(indices), captions, indices, test.species[indices])
@@ -131,6 +149,7 @@ class EvalResult:
     nearest_train_ratio: float
     judge_attribute_accuracy: float | None = None  # by the second judge, when it is released
     judge_attribute_accuracy_per_group: dict[str, float] | None = None
+    split: str = "seen"
     parameters: int | None = None
     images_per_second: float | None = None
     batch_size: int | None = None
@@ -247,14 +266,30 @@ def generate(model_fn: ModelFn, captions: list[str], seed: int = 0, batch_size: 
 
 
 def evaluate(model_fn: ModelFn, n: int = 1000, seed: int = 0, batch_size: int = 100, parameters: int | None = None,
-             device: str = "cpu", progress: bool = True) -> EvalResult:
-    """Generate N images for the fixed test captions of (N, seed) and measure them against the real ones."""
+             device: str = "cpu", progress: bool = True, split: str = "seen") -> EvalResult:
+    """Generate N images for the fixed captions of (N, seed, split) and measure them against the real ones."""
+    reference = reference_set(n, seed, split=split)  # checked before the judges load
     judges = load_judges(device)
-    reference = reference_set(n, seed)
     images, seconds = generate(model_fn, reference.captions, seed, batch_size, progress)
     return EvalResult(n=n, seed=seed, **score_images(images, reference, judges, seed), parameters=parameters,
                       images_per_second=n / seconds if seconds > 0 else None, batch_size=batch_size,
-                      threads=torch.get_num_threads(), device=device)
+                      threads=torch.get_num_threads(), device=device, split=split)
+
+
+def evaluate_splits(model_fn: ModelFn, n: int = 2000, seed: int = 0, **kwargs) -> dict:
+    """`evaluate` on both splits: the seen split's metrics, with the unseen split's under "unseen" (at N or the
+    unseen split's size, whichever is smaller), and the sha256 of each judge under "judges"."""
+    seen = evaluate(model_fn, n, seed, **kwargs).to_dict()
+    unseen = evaluate(model_fn, min(n, UNSEEN_SPLIT_SIZE), seed, split="unseen", **kwargs).to_dict()
+    return seen | {"unseen": unseen, "judges": judge_versions()}
+
+
+def judge_versions() -> dict[str, str]:
+    """The sha256 of each released model the protocol measures with: a retrained judge changes the numbers."""
+    from .. import zoo
+
+    names = (FEATURES, EVALUATOR, "clip-birds", SECOND_JUDGE)
+    return {name: zoo.load_card(name)["sha256"] for name in names if name in zoo.available()}
 
 
 Corruption = Literal["blur", "noise"]

@@ -232,8 +232,9 @@ def model_device(model: nn.Module) -> str:
 
 def protocol_metrics(text_to_image: TextToImage, n: int | None, seed: int, device: str, generator: str,
                      options: Any, parameters: int | None = None) -> dict[str, Any]:
-    """The shared protocol's metrics of a text-to-image function, plus which generator and options drew them."""
-    from ..metrics import evaluate
+    """The shared protocol's metrics of a text-to-image function on both splits (the unseen split's under
+    "unseen"), plus which generator and options drew them."""
+    from ..metrics.protocol import evaluate_splits
 
-    result = evaluate(text_to_image, n=n or 2000, seed=seed, parameters=parameters, device=device)
-    return result.to_dict() | {"generator": generator, "sampling": dataclasses.asdict(options)}
+    metrics = evaluate_splits(text_to_image, n=n or 2000, seed=seed, parameters=parameters, device=device)
+    return metrics | {"generator": generator, "sampling": dataclasses.asdict(options)}

@@ -380,7 +380,7 @@ def _compare(args: argparse.Namespace) -> int:
     _check_device(args.device)
     result = compare.run(models or None, n=args.n, sweep_n=args.sweep_n, slow_n=args.slow_n, seed=args.seed,
                          threads=args.threads, device=args.device, cache_dir=args.cache_dir, sweeps=args.sweeps,
-                         memory=args.memory)
+                         memory=args.memory, lookups=args.lookups)
     print(compare.markdown(result))
     failed = [row["model"] for row in result["rows"] if "error" in row]
     if failed:
@@ -499,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="test captions of settings with more than 400 network evaluations per image (default 50)")
     comp.add_argument("--sweeps", action=argparse.BooleanOptionalAction, default=True,
                       help="sweep each generator's quality-speed knob (default yes)")
+    comp.add_argument("--lookups", action=argparse.BooleanOptionalAction, default=True,
+                      help="add the lookup rows (training images for each caption; default yes)")
     comp.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                       help="measure each generator's sampling memory in a fresh process (default yes)")
     comp.add_argument("--threads", type=int, default=None, help="torch threads for every model (default: torch's)")

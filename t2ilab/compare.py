@@ -195,10 +195,11 @@ def released_generators(guided: bool = True) -> list[str]:
 
 def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow_n: int = 50, seed: int = 0,
         threads: int | None = None, device: str = "cpu", cache_dir: str | os.PathLike | None = None,
-        sweeps: bool = True, progress: bool = True, memory: bool = True) -> dict[str, Any]:
+        sweeps: bool = True, progress: bool = True, memory: bool = True, lookups: bool = True) -> dict[str, Any]:
     """Measure every point of `plan(...)` (cached ones are read back) and return the comparison as a dict: the
     settings, one row per model (its main point with card facts) and every point. `memory` adds the sampling
-    memory of each main point, measured in a fresh process (so only models of the preset registry)."""
+    memory of each main point, measured in a fresh process (so only models of the preset registry); `lookups`
+    adds the lookup rows (`metrics.lookup`), measured like a main point."""
     from . import zoo
     from .data.synthbirds import t2ilab_home
     from .recipes import get_preset
@@ -236,7 +237,7 @@ def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow
             record["error"] = f"{type(err).__name__}: {err}"[:300]
         results.append(record)
     rows = [_row(name, [r for r in results if r["model"] == name], get_preset) for name in models]
-    rows += lookup_rows(n, seed, threads, device, judges, cache)
+    rows += lookup_rows(n, seed, threads, device, judges, cache) if lookups else []
     return {"settings": {"n": n, "sweep_n": sweep_n, "slow_n": slow_n, "seed": seed, "threads": threads,
                          "device": device, "judges": judges, "protocol_version": PROTOCOL_VERSION},
             "machine": zoo.machine_description(device), "commit": zoo.git_commit(),

@@ -14,7 +14,7 @@ from t2ilab import cli, compare, zoo
 from t2ilab.recipes import PRESETS
 
 JUDGES = ("fid-birds", "evaluator-birds", "clip-birds", "attribute-judge-birds")
-QUICK = {"sweeps": False, "progress": False, "memory": False}  # the main points only; memory has its own test
+QUICK = {"sweeps": False, "progress": False, "memory": False, "lookups": False}  # main points; the rest: own tests
 
 
 @pytest.fixture
@@ -82,6 +82,13 @@ def test_the_cli_writes_json_and_markdown_and_checks_its_options(tiny_zoo, tmp_p
     settings = [p["label"] for p in record["points"]]
     assert settings == ["defaults", "truncation=0.5", "truncation=0.7", "defaults"]  # the knob swept
     assert "| gan | tiny-dfgan |" in (out / "compare.md").read_text()
+    lookups = {row["model"]: row for row in record["rows"] if row["family"] == "lookup"}
+    assert set(lookups) == {"lookup-random", "lookup-clip", "lookup-oracle"}
+    for row in lookups.values():  # measured on both splits, like a generator
+        assert 0 <= row["attribute_accuracy"] <= 1 and 0 <= row["unseen_attribute_accuracy"] <= 1
+        assert row["nearest_train_ratio"] == pytest.approx(0.0, abs=1e-3)  # training images, by construction
+    assert lookups["lookup-oracle"]["attribute_accuracy"] > lookups["lookup-random"]["attribute_accuracy"]
+    assert "| lookup | lookup-oracle |" in (out / "compare.md").read_text()
     for bad, message in ((["--n", "3"], "--n must be between"), (["--models", "evaluator-birds"], "not a generator"),
                          (["--threads", "0"], "--threads"), (["--models", "nope"], "unknown model")):
         with pytest.raises(SystemExit) as exit_info:

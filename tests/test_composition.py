@@ -123,3 +123,15 @@ def test_lookup_rows_return_training_images():
         assert all((flat == x.flatten()).all(1).any() for x in images)
     with pytest.raises(ValueError, match="unknown lookup"):
         lookup("lookup-everything", train)
+
+
+def test_one_part_changed_changes_only_that_part():
+    views = comp.one_part_changed("bill_shape", n=12)
+    assert views.shape == (4, 12, 64, 64, 3)
+    bill = comp.legible_pixels(views, 64)
+    assert (bill > 0).all()  # every pair of bill shapes differs somewhere
+    wing = comp.legible_pixels(comp.one_part_changed("wing_color", n=12), 64)
+    assert wing.min() > bill.max()  # a wing is a bigger part than a bill
+    assert comp.legible_pixels(views[:1].repeat(2, 0), 32).tolist() == [0.0]  # the same image: nothing differs
+    with pytest.raises(ValueError, match="group must be one of"):
+        comp.one_part_changed("size")

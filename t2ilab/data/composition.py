@@ -155,3 +155,30 @@ def species_shortcut(codes: np.ndarray, species_table: list[birds.Species] | Non
     known = species_codes(species_table)
     agreement = (np.asarray(codes)[:, None, :] == known[None]).sum(-1)  # (N, 200)
     return known[agreement.argmax(1)]
+
+
+def one_part_changed(group: str, n: int = 100, seed: int = 0) -> np.ndarray:
+    """The same `n` birds (independent attributes, same nuisances) drawn once per value of `group`:
+    (values, n, 64, 64, 3) uint8 at the rendering size. What differs between two values is all a judge can read
+    of that part (`legible_pixels`)."""
+    parts = tuple(g for g in GROUPS if g != "size")  # size scales the whole bird, not one part
+    if group not in parts:
+        raise ValueError(f"group must be one of {parts}, got {group!r}")
+    rng = np.random.default_rng([JUDGE_SEED, 1, seed])
+    codes = draw_unreserved(n, rng)
+    table = [birds.Species(i, "", {g: BIRD_GROUPS[g][int(v)] for g, v in zip(GROUPS, row)})
+             for i, row in enumerate(codes)]
+    scenes = birds.sample_scenes(np.arange(n), table, rng)
+    views = []
+    for value in range(len(BIRD_GROUPS[group])):
+        changed = dict(scenes, **{f"attr_{group}": np.full(n, value)})
+        views.append(birds.render(changed).images)
+    return np.stack(views)
+
+
+def legible_pixels(views: np.ndarray, image_size: int, threshold: int = 24) -> np.ndarray:
+    """For each pair of values of `one_part_changed`'s views, the mean number of pixels (at `image_size`) where the
+    two images differ by more than `threshold` of 255 in some channel: (pairs,)."""
+    x = [downsample(v, image_size).float() for v in views]
+    return np.array([float(((x[a] - x[b]).abs().amax(1) > threshold).float().sum((1, 2)).mean())
+                     for a in range(len(x)) for b in range(a + 1, len(x))])

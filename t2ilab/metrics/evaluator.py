@@ -33,6 +33,19 @@ class EvaluatorConfig:
     groups: dict[str, int] = field(default_factory=lambda: {g: len(v) for g, v in BIRD_GROUPS.items()})
     nuisance_groups: dict[str, int] = field(default_factory=lambda: {g: len(v) for g, v in NUISANCE_GROUPS.items()})
     dropout: float = 0.1
+    # how the last feature map becomes one vector: "mean" (fid-birds) or "mean+max", the mean and the maximum of each
+    # channel side by side, so that a part a few pixels wide (a bill) is not averaged away over the whole map
+    pooling: str = "mean"
+
+
+POOLINGS = ("mean", "mean+max")
+
+
+class MeanMaxPool(nn.Module):
+    """(B, C, H, W) -> (B, 2C): each channel's mean and maximum over the map."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.mean((2, 3)), x.amax((2, 3))], 1)
 
 
 class EvaluatorOutput(NamedTuple):
@@ -52,8 +65,12 @@ class BirdEvaluator(nn.Module):
         self.cfg = cfg
         chans = cfg.channels
         self.body = ConvEncoder(chans, blocks_per_level=cfg.blocks_per_stage, downsample_last=False)
-        self.to_features = nn.Sequential(nn.GroupNorm(8, chans[-1]), nn.SiLU(), nn.AdaptiveAvgPool2d(1),
-                                         nn.Flatten(), nn.Linear(chans[-1], cfg.feature_dim), nn.SiLU())
+        if cfg.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {cfg.pooling!r}")
+        pooled = chans[-1] * (2 if cfg.pooling == "mean+max" else 1)
+        pool = nn.AdaptiveAvgPool2d(1) if cfg.pooling == "mean" else MeanMaxPool()
+        self.to_features = nn.Sequential(nn.GroupNorm(8, chans[-1]), nn.SiLU(), pool, nn.Flatten(),
+                                         nn.Linear(pooled, cfg.feature_dim), nn.SiLU())
         self.dropout = nn.Dropout(cfg.dropout)
         self.species_head = nn.Linear(cfg.feature_dim, cfg.num_species)
         self.attribute_heads = nn.ModuleDict({g: nn.Linear(cfg.feature_dim, n) for g, n in cfg.groups.items()})

@@ -295,8 +295,8 @@ PRESETS = [
                                        seed=0), batch_size=128),
     EvaluatorRecipe(
         "evaluator-birds", "first attribute judge: species + attribute classifier on the species' training images "
-        "and 40,000 birds of independent attributes, clean and degraded (blurred, noised, tokenized)",
-        EvaluatorConfig(), TrainConfig(steps=4000, lr=2e-3, warmup_steps=100, weight_decay=0.05, ema_decay=0.998,
+        "and 40,000 birds of independent attributes, clean and degraded (blurred, noised, tokenized); mean and max "
+        "pooling", EvaluatorConfig(pooling="mean+max"), TrainConfig(steps=4000, lr=2e-3, warmup_steps=100, weight_decay=0.05, ema_decay=0.998,
                                        seed=0), batch_size=128, degraded_views=True, composition_birds=40_000),
 ]
 PRESETS.append(AttributeJudgeRecipe(

@@ -103,7 +103,10 @@ def test_every_released_model_loads_and_its_card_is_complete():
             "noisy-classifier-birds32", "noisy-clip-birds32"} <= set(names)
     for name in names:
         card = zoo.load_card(name)
-        assert card["command"].startswith(f"t2ilab train {name}"), name
+        trained_as = card.get("renamed", {}).get("from", name)  # a renamed model keeps the command it was trained by
+        assert card["command"].startswith(f"t2ilab train {trained_as}"), name
+        if trained_as != name:  # and its preset's recipe is the one it was trained with
+            assert card["train_config"]["steps"] == get_preset(name).train_config.steps, name
         assert len(card["commit"]) >= 40 and "dirty" not in card["commit"], name
         assert card["wall_seconds"] > 0 and card["steps"] > 0 and card["parameters"] > 0, name
         model = zoo.load(name)

@@ -11,7 +11,7 @@ def test_data_command(capsys):
     assert "11788" in out and "5994 train / 5794 test" in out and "200 species" in out
 
 
-@pytest.mark.parametrize("preset", ["evaluator-birds", "clip-birds", "diffusion-text-birds32", "diffusion-uncond-birds32",
+@pytest.mark.parametrize("preset", ["fid-birds", "clip-birds", "diffusion-text-birds32", "diffusion-uncond-birds32",
                                     "noisy-classifier-birds32", "noisy-clip-birds32"])
 def test_train_a_few_steps_then_resume(preset, tmp_path, capsys):
     out = tmp_path / preset
@@ -113,8 +113,8 @@ def test_resume_refuses_another_preset_or_model_config_and_fewer_steps(tmp_path,
 
     out = tmp_path / "run"
     assert main(["train", "noisy-classifier-birds32", "--steps", "2", "--out", str(out)]) == 0
-    err = exit_message(["train", "evaluator-birds", "--steps", "2", "--out", str(out)], capsys)
-    assert "preset 'noisy-classifier-birds32', not 'evaluator-birds'" in err and "--no-resume" in err
+    err = exit_message(["train", "fid-birds", "--steps", "2", "--out", str(out)], capsys)
+    assert "preset 'noisy-classifier-birds32', not 'fid-birds'" in err and "--no-resume" in err
     state = load_checkpoint(out / "checkpoint.pt")
     state["extra"]["model_config"]["schedule"] = "cosine"  # as if the preset's config had changed since
     save_checkpoint(out / "checkpoint.pt", state)

@@ -27,10 +27,10 @@ def setup():
 
 def test_real_data_is_the_floor_and_corruption_is_monotone(setup):
     judges, _, reference, sample = setup
-    real_features = judges.evaluator.predict(reference.images)[0]
-    floor = fid(real_features, judges.evaluator.predict(sample)[0])
+    real_features = judges.features.predict(reference.images)[0]
+    floor = fid(real_features, judges.features.predict(sample)[0])
     for kind, levels in {"blur": [0.6, 1.2, 2.0], "noise": [0.05, 0.15, 0.3]}.items():
-        scores = [fid(real_features, judges.evaluator.predict(corrupt(sample, kind, s))[0]) for s in levels]
+        scores = [fid(real_features, judges.features.predict(corrupt(sample, kind, s))[0]) for s in levels]
         assert floor < scores[0] < scores[1] < scores[2], (kind, floor, scores)
 
 
@@ -70,3 +70,18 @@ def test_evaluate_returns_every_metric(setup):
     assert 0.1 < d["attribute_accuracy"] < 0.5  # real birds, but not the captioned ones
     again = evaluate(random_training_images, n=200, seed=0, batch_size=64, parameters=0, progress=False)
     assert again.fid_sb == result.fid_sb  # fixed captions and seeds: the same number twice
+
+
+def test_on_unseen_combinations_real_birds_are_read_and_the_best_copy_falls_short(setup):
+    """The composition split: its own real birds carry every stated attribute (the judges read them), while the
+    training image with the most stated attributes (lookup-oracle) cannot have them all."""
+    from t2ilab.metrics.lookup import lookup
+
+    judges, train, _, _ = setup
+    reference = reference_set(200, seed=0, split="unseen")
+    real = score_images(reference.images, reference, judges)
+    copies = score_images(lookup("lookup-oracle", train)(reference.captions, torch.Generator().manual_seed(0)),
+                          reference, judges)
+    assert real["attribute_accuracy"] > 0.95 and real["judge_attribute_accuracy"] > 0.95
+    assert copies["attribute_accuracy"] < real["attribute_accuracy"] - 0.1
+    assert copies["nearest_train_ratio"] == pytest.approx(0.0, abs=1e-3)

@@ -56,6 +56,10 @@ def _train(args: argparse.Namespace) -> int:
                          f"to replace it (the released pair stays until the new one is complete), or --out without "
                          f"--release to train aside")
     commit = zoo.git_commit()  # the code that trains, recorded before anything changes
+    if args.release and commit.endswith("-dirty"):
+        raise UsageError(f"--release needs a clean tree: tracked files have uncommitted changes (HEAD "
+                         f"{commit.removesuffix('-dirty')[:12]}); commit or stash them so that the model card "
+                         f"names the code that trained it")
     overrides = {"device": args.device}
     if args.steps is not None:
         overrides["steps"] = args.steps

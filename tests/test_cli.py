@@ -106,6 +106,16 @@ def test_a_release_is_not_replaced_without_asking(tmp_path, monkeypatch, capsys)
     assert not (tmp_path / "run").exists()  # refused before any work
 
 
+def test_a_release_needs_a_clean_tree(tmp_path, monkeypatch, capsys):
+    from t2ilab import zoo
+
+    monkeypatch.setenv("T2ILAB_ZOO", str(tmp_path))
+    monkeypatch.setattr(zoo, "git_commit", lambda: "0123456789abcdef" * 2 + "01234567-dirty")
+    err = exit_message(["train", "clip-birds", "--steps", "1", "--release", "--out", str(tmp_path / "run")], capsys)
+    assert "--release needs a clean tree" in err and "0123456789ab" in err
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
 def test_resume_refuses_another_preset_or_model_config_and_fewer_steps(tmp_path, capsys):
     import torch
 

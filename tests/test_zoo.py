@@ -195,6 +195,6 @@ def test_a_packed_card_without_its_packed_sha256_is_refused(tiny_release, tmp_pa
         zoo.load("tiny-clip")
 
 
-def test_the_shipped_weights_stay_under_40_mb():
+def test_the_shipped_weights_stay_under_the_design_budget():
     total = sum(p.stat().st_size for p in zoo.WEIGHTS_DIR.glob("*.safetensors*"))
-    assert total < 40e6, f"released weights take {total / 1e6:.1f} MB; the design allows 40"
+    assert total < 100e6, f"released weights take {total / 1e6:.1f} MB; the design allows 100 (fp16, packed)"

@@ -322,14 +322,25 @@ def _row(name: str, records: list[dict], get_preset) -> dict[str, Any]:
     return row
 
 
-COLUMNS = [("family", "family", "{}"), ("model", "model", "{}"), ("parameters", "params (M)", "{:.2f}"),
-           ("fid_sb", "FID-SB", "{:.1f}"), ("kid", "KID", "{:.3f}"), ("precision", "precision", "{:.2f}"),
-           ("recall", "recall", "{:.2f}"), ("density", "density", "{:.2f}"), ("coverage", "coverage", "{:.2f}"),
-           ("attribute_accuracy", "attr. acc.", "{:.1%}"), ("judge_attribute_accuracy", "2nd judge", "{:.1%}"),
-           ("r_precision", "R-prec.", "{:.1%}"), ("unseen_attribute_accuracy", "unseen attr. acc.", "{:.1%}"),
-           ("unseen_judge_attribute_accuracy", "unseen 2nd judge", "{:.1%}"), ("unseen_fid_sb", "unseen FID-SB", "{:.1f}"), ("network_evaluations", "NFE/image", "{}"),
-           ("images_per_second", "images/s", "{:.1f}"), ("sampling_memory_mb", "sampling MB", "{:.0f}"),
-           ("training_minutes", "train min", "{:.1f}"), ("nearest_train_ratio", "nearest-train", "{:.2f}")]
+ID = [("family", "family", "{}"), ("model", "model", "{}")]
+# Three views of the same rows, each narrow enough (<= 10 columns) for the book's text column.
+VIEWS = {
+    "quality": ID + [("fid_sb", "FID-SB", "{:.1f}"), ("kid", "KID", "{:.3f}"), ("precision", "precision", "{:.2f}"),
+                     ("recall", "recall", "{:.2f}"), ("density", "density", "{:.2f}"),
+                     ("coverage", "coverage", "{:.2f}"), ("attribute_accuracy", "attr. acc.", "{:.1%}"),
+                     ("r_precision", "R-prec.", "{:.1%}")],
+    "composition": ID + [("attribute_accuracy", "seen: attr. acc.", "{:.1%}"),
+                         ("judge_attribute_accuracy", "seen: 2nd judge", "{:.1%}"),
+                         ("unseen_attribute_accuracy", "unseen: attr. acc.", "{:.1%}"),
+                         ("unseen_judge_attribute_accuracy", "unseen: 2nd judge", "{:.1%}"),
+                         ("unseen_fid_sb", "unseen: FID-SB", "{:.1f}"),
+                         ("nearest_train_ratio", "nearest-train", "{:.2f}")],
+    "cost": ID + [("parameters", "params (M)", "{:.2f}"), ("network_evaluations", "NFE/image", "{}"),
+                  ("images_per_second", "images/s", "{:.1f}"), ("sampling_memory_mb", "sampling MB", "{:.0f}"),
+                  ("training_minutes", "train min", "{:.1f}")],
+}
+VIEW_TITLES = {"quality": "Quality on the seen split", "composition": "Composition and copying",
+               "cost": "Size and cost"}
 
 
 def _cell(row: dict, key: str, fmt: str) -> str:
@@ -343,24 +354,34 @@ def _cell(row: dict, key: str, fmt: str) -> str:
     return fmt.format(value)
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """The comparison as a Markdown table, failures as a row that says what went wrong."""
-    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
-             "|" + "|".join("---" for _ in COLUMNS) + "|"]
+def table(result: dict[str, Any], columns: list[tuple[str, str, str]]) -> str:
+    """The rows as one Markdown table of `columns` ((key, title, format) triples, e.g. VIEWS["cost"]); a failure
+    is a row that says what went wrong."""
+    lines = ["| " + " | ".join(title for _, title, _ in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
     for row in result["rows"]:
         if "error" in row:
             lines.append(f"| {row.get('family', '?')} | {row['model']} | failed: {row['error']} |"
-                         + " |" * (len(COLUMNS) - 3))
+                         + " |" * (len(columns) - 3))
         else:
-            lines.append("| " + " | ".join(_cell(row, k, f) for k, _, f in COLUMNS) + " |")
-    s = result["settings"]
-    lines.append("")
-    lines.append(f"N = {s['n']} test captions of the seen species and N = {min(s['n'], 2000)} of unseen "
-                 f"combinations (unseen columns), seed {s['seed']}, {s['threads']} threads on {s['device']}; lookup "
-                 f"rows return training images (no model); "
-                 f"images/s at batch 100; sampling MB: peak memory of one batch of 100 above the loaded model; "
-                 f"train min: the card's training wall time; commit {result['commit'][:12]}.")
+            lines.append("| " + " | ".join(_cell(row, k, f) for k, _, f in columns) + " |")
     return "\n".join(lines)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The comparison as Markdown: one titled table per view of VIEWS, then the settings it was measured at."""
+    parts = [f"**{VIEW_TITLES[name]}**\n\n{table(result, columns)}" for name, columns in VIEWS.items()]
+    return "\n\n".join(parts + [settings_note(result)])
+
+
+def settings_note(result: dict[str, Any]) -> str:
+    """One paragraph: what N, seed, threads and device the table was measured at, and what its columns mean."""
+    s = result["settings"]
+    return (f"N = {s['n']} test captions of the seen species and N = {min(s['n'], 2000)} of unseen "
+            f"combinations (unseen columns), seed {s['seed']}, {s['threads']} threads on {s['device']}; lookup "
+            f"rows return training images (no model); images/s at batch 100; sampling MB: peak memory of one batch "
+            f"of 100 above the loaded model; train min: the card's training wall time; commit "
+            f"{result['commit'][:12]}.")
 
 
 def points_table(result: dict[str, Any]) -> list[dict[str, Any]]:

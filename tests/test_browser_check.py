@@ -27,6 +27,8 @@ def site(tmp_path):
 
 def test_a_clean_page_passes(site):
     assert check_book.check_page(site, CLEAN, None) == []
+    table = "<table><tr>" + "<th>c</th>" * 10 + "</tr>" + ("<tr>" + "<td>1</td>" * 10 + "</tr>") * 3 + "</table>"
+    assert check_book.check_page(site, CLEAN.replace("<p>Maths", table + "<p>Maths"), None) == []
 
 
 @pytest.mark.parametrize("fault, expected", [
@@ -38,6 +40,12 @@ def test_a_clean_page_passes(site):
     (('src="../_images/fig.png"', 'src="../_images/missing.png"'), "broken image"),
     (('alt="A grid of sixteen birds"', 'alt=""'), "without alt text"),
     (('alt="A grid of sixteen birds"', 'alt="../_images/fig.png"'), "alt text is its file name"),
+    (("<p>Maths typeset:", "<p>| model | FID |\n| --- | ---: |\n| a | 1 |</p><p>"), "Markdown table shown as raw"),
+    (("<pre>ok</pre>", "<pre>&lt;Axes: xlabel='step'&gt;</pre>"), "repr line"),
+    (("<pre>ok</pre>", "<pre>&lt;Figure size 640x480 with 1 Axes&gt;</pre>"), "repr line"),
+    (("<pre>ok</pre>", "<pre>" + "x" * 89 + "</pre>"), "over 88 characters"),
+    (("<p>Maths typeset:", "<table><tr>" + "<th>c</th>" * 11 + "</tr><tr>" + "<td>1</td>" * 11
+      + "</tr></table><p>"), "a table of 11 columns"),
 ])
 def test_each_fault_is_reported(site, fault, expected):
     page = CLEAN.replace(*fault)
@@ -52,3 +60,29 @@ def test_a_chapter_showing_fewer_figures_than_its_figure_cells_fails(site, tmp_p
     notebook.write_text(json.dumps({"cells": [cell, cell]}))
     problems = check_book.check_page(site, CLEAN, notebook)
     assert problems == ["1 figures shown, 2 figure cells in chapter.ipynb"]
+
+
+def test_the_comparison_tables_render_with_the_books_markdown_format_and_fit_the_column(site):
+    """myst-nb renders a cell's Markdown output as CommonMark unless told otherwise: pipe tables then show as raw
+    text. The book asks for GFM, whose tables the check accepts; the old 19-column table would still be cut."""
+    import yaml
+    from markdown_it import MarkdownIt
+
+    from t2ilab import compare
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    assert config["sphinx"]["config"]["nb_render_markdown_format"] == "gfm"
+    record = json.loads((root / "benchmarks" / "results" / "compare.json").read_text())
+    tables = compare.markdown(record)
+
+    def page(markdown: str) -> str:
+        return CLEAN.replace("<p>Maths typeset:", markdown + "<p>Maths typeset:")
+
+    as_commonmark = MarkdownIt("commonmark").render(tables)
+    assert any("shown as raw text" in p for p in check_book.check_page(site, page(as_commonmark), None))
+    as_gfm = MarkdownIt("commonmark").enable("table").render(tables)
+    assert check_book.check_page(site, page(as_gfm), None) == []
+    one_table = list(dict.fromkeys(c for view in compare.VIEWS.values() for c in view))  # the old layout
+    wide = MarkdownIt("commonmark").enable("table").render(compare.table(record, one_table))
+    assert any("a table of" in p for p in check_book.check_page(site, page(wide), None))

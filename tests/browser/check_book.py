@@ -4,15 +4,19 @@ has typeset the maths), then read for what a person would notice.
     python tests/browser/check_book.py _build/html [--screenshots DIR]
 
 A page fails on: no title or no top-level heading; an error, traceback or stderr block in an output cell; visible
-raw LaTeX (MathJax did not typeset it); an image whose file is missing or empty; an image without alt text (the
-alt of an executed figure must describe it, not repeat its file name); fewer figures than the chapter's figure
-cells. Chromium comes from Debian's `chromium` package (`tests/browser/install_chromium.sh`). Exit status 1 lists
+raw LaTeX (MathJax did not typeset it); a Markdown table shown as raw `| --- |` text (an output rendered as
+CommonMark); a `<Figure ...>` or `<Axes: ...>` repr line printed by a cell; a code or output line too long for the
+book's ~690-px column, or a table with more columns than fit it (both cut at the right); an image whose file is
+missing or empty; an image without alt text (the alt of an executed figure must describe it, not repeat its file
+name); fewer figures than the chapter's figure cells. Screenshots are taken at the book's desktop width and at a
+phone's. Chromium comes from Debian's `chromium` package (`tests/browser/install_chromium.sh`). Exit status 1 lists
 every failure, page by page.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +30,12 @@ CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--virtual-time-budget=5000", "--hide-scrollbars"]
 HIDDEN = {"script", "style", "code", "pre", "noscript", "textarea", "mjx-assistive-mml", "math", "svg"}
+# The book's text column is ~690 px wide: ~88 characters of its 13-px monospace, 10 table columns of short numbers.
+MAX_CODE_CHARS = 88
+MAX_TABLE_COLUMNS = 10
+WIDTHS = {"desktop": "1280,4000", "phone": "412,4000"}
+RAW_TABLE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
+REPR_LINE = re.compile(r"^\s*<(Figure size|Axes|matplotlib\.)[^>]*>\s*$", re.M)
 
 
 class Page(HTMLParser):
@@ -34,7 +44,10 @@ class Page(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.title, self.h1, self.images, self.bad_outputs, self.visible = "", 0, [], [], []
+        self.preformatted: list[str] = []  # text of <pre> blocks: code cells and their printed output
+        self.table_columns: list[int] = []  # cells in the first row of each table
         self._stack: list[tuple[str, set[str]]] = []
+        self._first_row: list[bool] = []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -47,10 +60,21 @@ class Page(HTMLParser):
         self._stack.append((tag, classes))
         if tag == "h1":
             self.h1 += 1
+        elif tag == "pre":
+            self.preformatted.append("")
+        elif tag == "table":
+            self.table_columns.append(0)
+            self._first_row.append(True)
+        elif tag in {"td", "th"} and self._first_row and self._first_row[-1]:
+            self.table_columns[-1] += 1
         if "output" in classes and classes & {"stderr", "traceback", "error"}:
             self.bad_outputs.append(" ".join(sorted(classes)))
 
     def handle_endtag(self, tag):
+        if tag == "tr" and self._first_row and self.table_columns[-1]:
+            self._first_row[-1] = False
+        elif tag == "table" and self._first_row:
+            self._first_row.pop()
         for i in range(len(self._stack) - 1, -1, -1):
             if self._stack[i][0] == tag:
                 del self._stack[i:]
@@ -60,18 +84,22 @@ class Page(HTMLParser):
         tags = [t for t, _ in self._stack]
         if tags and tags[-1] == "title":
             self.title += data.strip()
+        if "pre" in tags and self.preformatted:
+            self.preformatted[-1] += data
         elif not HIDDEN & set(tags):
             self.visible.append(data)
 
 
-def render(chromium: str, page: Path, screenshot: Path | None) -> str:
+def render(chromium: str, page: Path, screenshots: Path | None) -> str:
+    """The page's DOM after its scripts ran; with `screenshots`, one PNG per width in WIDTHS (NAME-WIDTH.png)."""
     with tempfile.TemporaryDirectory() as profile:
         flags = CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]
         dom = subprocess.run(["timeout", "90", chromium, *flags, "--dump-dom", page.as_uri()],
                              capture_output=True, text=True, check=True).stdout
-        if screenshot is not None:
-            subprocess.run(["timeout", "90", chromium, *flags, "--window-size=1280,4000",
-                            f"--screenshot={screenshot}", page.as_uri()], capture_output=True, check=True)
+        for width, size in WIDTHS.items() if screenshots is not None else ():
+            shot = screenshots / f"{page.stem}-{width}.png"
+            subprocess.run(["timeout", "90", chromium, *flags, f"--window-size={size}", f"--screenshot={shot}",
+                            page.as_uri()], capture_output=True, check=True)
     return dom
 
 
@@ -97,6 +125,19 @@ def check_page(html: Path, dom: str, notebook: Path | None) -> list[str]:
         if raw in text:
             at = text.index(raw)
             problems.append(f"raw LaTeX {raw!r} in visible text: ...{text[max(0, at - 40):at + 40]!r}")
+    if RAW_TABLE.search(text):
+        at = RAW_TABLE.search(text).start()
+        problems.append(f"a Markdown table shown as raw text: ...{text[max(0, at - 60):at + 20]!r}")
+    for block in page.preformatted:
+        if REPR_LINE.search(block):
+            problems.append(f"a cell prints a repr line: {REPR_LINE.search(block).group().strip()!r}")
+        long = [line for line in block.splitlines() if len(line.rstrip()) > MAX_CODE_CHARS]
+        if long:
+            problems.append(f"{len(long)} code/output line(s) over {MAX_CODE_CHARS} characters, cut at the "
+                            f"column's edge: {long[0][:60]!r}...")
+    for columns in page.table_columns:
+        if columns > MAX_TABLE_COLUMNS:
+            problems.append(f"a table of {columns} columns (at most {MAX_TABLE_COLUMNS} fit the column)")
     figures = 0
     for img in page.images:
         src = img.get("src", "")
@@ -135,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     for html in pages:
         notebook = ROOT / "book" / f"{html.stem}.ipynb"
-        dom = render(args.chromium, html, shots / f"{html.stem}.png" if shots else None)
+        dom = render(args.chromium, html, shots)
         problems = check_page(html, dom, notebook if notebook.is_file() else None)
         failures += len(problems)
         print(f"{'FAIL' if problems else 'ok  '} {html.relative_to(html_root)}")

@@ -571,9 +571,11 @@ def lever_effects(plain: BudgetCurve, varied: BudgetCurve) -> list[LeverEffect]:
 
 
 def budget_curves(folder: str | os.PathLike | None = None) -> dict[str, BudgetCurve]:
-    """Every budget record under `benchmarks/results/` (or `folder`), by name: "dalle-birds32",
+    """Every budget record under `zoo.results_dir()` (or `folder`), by name: "dalle-birds32",
     "dfgan-birds32-diffaugment=true", ..."""
-    folder = Path(folder) if folder else Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    from . import zoo
+
+    folder = Path(folder) if folder else zoo.results_dir()
     curves = {}
     for path in sorted(folder.glob("budget_*.json")):
         name = path.stem.removeprefix("budget_")

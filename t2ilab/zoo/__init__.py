@@ -307,9 +307,20 @@ def table() -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
 
 
+def results_dir() -> Path:
+    """Where the benchmark records live: `$T2ILAB_RESULTS` if set, else the checkout's `benchmarks/results/`. An
+    installed (non-editable) t2ilab has no checkout: point `$T2ILAB_RESULTS` at a copy of that folder."""
+    if "T2ILAB_RESULTS" in os.environ:
+        return Path(os.environ["T2ILAB_RESULTS"])
+    return Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
+
 def benchmark_record(name: str) -> dict[str, Any]:
-    """A record under the repository's `benchmarks/results/` (e.g. "latent_recipes.json"), as the chapters read it."""
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / name
+    """A record under `results_dir()` (e.g. "latent_recipes.json"), as the chapters read it."""
+    path = results_dir() / name
     if not path.is_file():
-        raise ZooError(f"no benchmark record {path}; the benchmark that writes it is named in benchmarks/")
+        hint = ("" if "T2ILAB_RESULTS" in os.environ or path.parent.is_dir() else
+                "; an installed t2ilab finds the records through $T2ILAB_RESULTS (a copy of the repository's "
+                "benchmarks/results)")
+        raise ZooError(f"no benchmark record {path}; the benchmark that writes it is named in benchmarks/{hint}")
     return json.loads(path.read_text())

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import UsageError
+
 
 def _data(args: argparse.Namespace) -> int:
     from .data import synthbirds
@@ -39,9 +41,8 @@ def _data(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import shlex
 
-    from . import zoo
+    from . import release, zoo
     from .nn import count_parameters
-    from .recipes import get_preset
     from .train import distributed_context, train
 
     preset = _preset(args.preset)
@@ -67,18 +68,18 @@ def _train(args: argparse.Namespace) -> int:
         overrides["checkpoint_every"] = args.checkpoint_every
     out = args.out or f"runs/{args.preset}"
     checkpoint = Path(out) / "checkpoint.pt"
-    _remove_stale_temporaries(checkpoint)
+    release.remove_interrupted_writes(checkpoint)
     job = preset.build_job(**overrides)
-    identity = {"preset": preset.name, "model_config": _plain(job.model.cfg)}
+    identity = {"preset": preset.name, "model_config": release.plain(job.model.cfg)}
     if args.resume and checkpoint.exists():
-        _check_resumable(checkpoint, identity, job.config.steps)
+        release.check_resumable(checkpoint, identity, job.config.steps)
     rank, world = distributed_context()
     if rank == 0:
         print(f"{preset.name} ({preset.family}, {preset.role}): {preset.description}\n"
               f"  {count_parameters(job.model):,} parameters, {job.config.steps} steps, batch {preset.batch_size} x "
               f"{world} process(es), device {args.device}, checkpoints in {out}")
     # the commits that ran training steps, kept in the checkpoint across resumes and copied into the card
-    commits = _training_commits(Path(out) / "checkpoint.pt", args.resume, job.config.steps, commit)
+    commits = release.training_commits(checkpoint, args.resume, job.config.steps, commit)
     result = train(job.model, job.phases, job.batch_fn, job.config, out_dir=out, resume=args.resume,
                    extra_state={"commits": commits, **identity}, on_checkpoint=job.monitor)
     if rank != 0:
@@ -90,13 +91,8 @@ def _train(args: argparse.Namespace) -> int:
         final = final.float().eval()
         metrics = preset.evaluate(final.to(args.device), n=args.eval_n)
         command = "t2ilab " + " ".join(shlex.quote(a) for a in (args.argv or []))
-        card = {"description": preset.description, "family": preset.family, "role": preset.role,
-                "command": command, "commit": commit, "training_commits": commits,
-                "wall_seconds": round(result.wall_seconds, 1), "machine": zoo.machine_description(args.device),
-                "steps": result.steps, "parameters": count_parameters(final),
-                "train_config": _plain(job.config), "batch_size": preset.batch_size, "world_size": world,
-                "data": _plain(preset.data), "weights_from": "ema" if result.ema is not None else "model",
-                "final_loss": result.history[-1]["loss"], "metrics": metrics, **job.card_extra}
+        card = release.model_card(preset, job, result, final, metrics, command=command, commit=commit,
+                                  commits=commits, device=args.device, world=world)
         path = zoo.release(preset.name, final.cpu(), card)
         print(f"  released {path} ({path.stat().st_size / 1e6:.1f} MB)\n  metrics: {_short(metrics)}")
         _flag_judges(metrics)
@@ -119,61 +115,6 @@ def _check_device(device: str) -> None:
         raise UsageError(f"device {device!r} is not supported; use cpu, cuda or cuda:N")
 
 
-def _check_resumable(checkpoint: Path, identity: dict, steps: int) -> None:
-    """Refuse to resume a checkpoint of another preset or model config, or one already past --steps."""
-    from .train import load_checkpoint
-    from .train.loop import config_differences
-
-    state = load_checkpoint(checkpoint)
-    saved = {k: state.get("extra", {}).get(k) for k in identity}
-    if saved["preset"] is not None and saved["preset"] != identity["preset"]:
-        raise UsageError(f"{checkpoint} is a checkpoint of preset {saved['preset']!r}, not {identity['preset']!r}; "
-                         f"use another --out, or --no-resume to start over")
-    if saved["model_config"] is not None and saved["model_config"] != identity["model_config"]:
-        differing = config_differences(saved["model_config"], identity["model_config"])
-        raise UsageError(f"{checkpoint} was trained with another model config ({'; '.join(differing)}); "
-                         f"use --no-resume to start over under the preset's current config")
-    if state["step"] > steps:
-        raise UsageError(f"{checkpoint} has already trained {state['step']} steps, more than the {steps} asked; "
-                         f"ask for --steps {state['step']} or more, or start over with --no-resume")
-
-
-def _remove_stale_temporaries(checkpoint: Path) -> None:
-    """Temporary files of checkpoint writes whose process is gone (an interrupted run leaves one behind)."""
-    for tmp in checkpoint.parent.glob(checkpoint.name + ".tmp*"):
-        pid = tmp.name.rsplit(".tmp", 1)[-1]
-        alive = pid.isdigit() and _process_alive(int(pid))
-        if not alive:
-            tmp.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    import os
-
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _training_commits(checkpoint: Path, resume: bool, steps: int, commit: str) -> list[str]:
-    """Commits recorded by earlier runs of this checkpoint, plus `commit` if this run will train more steps."""
-    from .train import load_checkpoint
-
-    if not (resume and checkpoint.exists()):
-        return [commit]
-    state = load_checkpoint(checkpoint)
-    earlier = list(state.get("extra", {}).get("commits", []))
-    if state["step"] < steps and commit not in earlier:
-        earlier.append(commit)
-    return earlier
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -188,6 +129,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     _check_device(args.device)
     if args.n is not None:
+        from .data.synthbirds import TEST_IMAGES
         from .metrics.protocol import MIN_N
 
         smallest = MIN_N if preset.role in ("generator", "judge") else 1  # k-NN metrics need a few neighbours
@@ -257,9 +199,12 @@ SAMPLE_EXAMPLES = """examples:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    import dataclasses
+
     import torch
 
     from . import zoo
+    from .prompts import caption_vocabulary, check_prompt, save_grid
     from .recipes import PRESETS, describe_options, generators
 
     drawable = [name for name in generators() if name in zoo.available()]
@@ -268,14 +213,14 @@ def _sample(args: argparse.Namespace) -> int:
         for name in drawable:
             recipe = PRESETS[name]
             print(f"  {name:<28} {recipe.family}, {recipe.role}; options: {describe_options(recipe.sampling)}")
-        words = sorted(set(_caption_vocabulary()))
+        words = sorted(set(caption_vocabulary()))
         print(f"\nthe {len(words)} words of the captions:\n  " + " ".join(words))
         return 0
     if args.model is None or args.prompt is None:
         raise UsageError("give a prompt and --model NAME (t2ilab sample --list names the models)")
     if args.model not in drawable:
         raise UsageError(f"unknown model {args.model!r} for sampling; models that draw: {', '.join(drawable)}")
-    prompt = _check_prompt(args.prompt)
+    prompt = check_prompt(args.prompt)
     if not 1 <= args.n <= 256:
         raise UsageError(f"--n must be between 1 and 256 images, got {args.n}")
     out = Path(args.output)
@@ -300,74 +245,17 @@ def _sample(args: argparse.Namespace) -> int:
     except ValueError as err:  # a prompt the model's own tokenizer cannot read
         raise UsageError(str(err)) from None
     settings = {"model": args.model, "prompt": prompt, "seed": args.seed, "n": args.n,
-                "options": __import__("dataclasses").asdict(options)}
-    _save_grid(images, out, prompt, settings)
+                "options": dataclasses.asdict(options)}
+    save_grid(images, out, prompt, settings)
     print(f"wrote {out} ({args.n} images of {args.model}, seed {args.seed})")
     return 0
-
-
-def _caption_vocabulary() -> list[str]:
-    """The words of the training captions (the mini-CLIP word tokenizer's vocabulary, without special tokens)."""
-    from . import zoo
-
-    vocab = zoo.load_card("clip-birds")["tokenizer"]["vocab"]
-    return [w for w in vocab if not (w.startswith("<") and w.endswith(">"))]
-
-
-def _check_prompt(prompt: str) -> str:
-    """A prompt the course's models can read: not empty, only the caption alphabet, only known words (with the
-    nearest known words suggested for each unknown one)."""
-    import difflib
-    import re
-
-    if not prompt.strip():
-        raise UsageError("empty prompt: describe the bird, e.g. \"a small bird with a red crown\"")
-    strange = sorted({c for c in prompt if not re.match(r"[A-Za-z0-9 ,.;:'\-]", c)})
-    if strange:
-        raise UsageError(f"the prompt has characters the captions never use: {' '.join(strange)} "
-                         f"(the captions are plain English letters)")
-    vocabulary = set(_caption_vocabulary())
-    unknown = [w for w in re.findall(r"[a-z]+(?:-[a-z]+)*", prompt.lower()) if w not in vocabulary]
-    if unknown:
-        hints = "; ".join(f"{w!r} (did you mean {', '.join(difflib.get_close_matches(w, vocabulary, 3)) or 'nothing close'}?)"
-                          for w in dict.fromkeys(unknown))
-        raise UsageError(f"words outside the captions' vocabulary: {hints}; t2ilab sample --list shows them all")
-    return " ".join(prompt.split())
-
-
-def _save_grid(images, path: Path, prompt: str, settings: dict) -> None:
-    """A PNG grid of the images with the prompt as its title; settings in the PNG's text metadata."""
-    import json
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image, PngImagePlugin
-
-    from .viz import image_grid
-
-    ncol = min(8, len(images))
-    grid = image_grid(images.clamp(-1, 1), ncol=ncol)
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * ncol), 1.1 * ((len(images) + ncol - 1) // ncol) + 0.7))
-    ax.imshow(grid, interpolation="nearest")
-    ax.set_axis_off()
-    ax.set_title("\n".join(__import__("textwrap").wrap(prompt, 60)) + f"\n{settings['model']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    info = PngImagePlugin.PngInfo()
-    for key, value in settings.items():
-        info.add_text(f"t2ilab:{key}", json.dumps(value) if not isinstance(value, str) else value)
-    with Image.open(path) as picture:
-        picture.load()
-        picture.save(path, pnginfo=info)
 
 
 def _compare(args: argparse.Namespace) -> int:
     import shlex
 
     from . import compare
+    from .data.synthbirds import TEST_IMAGES
     from .metrics.protocol import MIN_N
 
     models = [m for group in args.models or [] for m in group.split(",") if m]
@@ -412,19 +300,6 @@ def _zoo(args: argparse.Namespace) -> int:
     total = sum(f.stat().st_size for f in zoo.weights_dir().glob("*.safetensors*"))
     print(f"\nall weights together: {total / 1e6:.1f} MB")
     return 0
-
-
-def _plain(config) -> dict:
-    import dataclasses
-
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
-
-
-TEST_IMAGES = 5794  # SynthBirds-200's (and CUB's) test split
-
-
-class UsageError(Exception):
-    """A bad command line: printed as one line, exit code 2."""
 
 
 def _preset(name: str):

@@ -14,7 +14,8 @@ def test_cub_figures(synthbirds_data):
     d = synthbirds_data
     assert d.images.shape == (11_788, 64, 64, 3) and d.images.dtype == np.uint8
     assert len(np.unique(d.species)) == 200
-    assert int(d.is_train.sum()) == 5_994 and int((~d.is_train).sum()) == 5_794
+    assert int(d.is_train.sum()) == synthbirds.TRAIN_IMAGES == 5_994
+    assert int((~d.is_train).sum()) == synthbirds.TEST_IMAGES == 5_794
     assert all(len(c) == 10 for c in d.captions)
     per_species = np.bincount(d.species)
     assert per_species.min() >= 58 and per_species.max() <= 59  # balanced like CUB (41-60 there)

@@ -74,7 +74,7 @@ def test_training_steps_must_be_positive(capsys):
 
 
 def test_training_commits_survive_a_resume(tmp_path):
-    from t2ilab.cli import _training_commits
+    from t2ilab.release import training_commits as _training_commits
     from t2ilab.train import save_checkpoint
 
     path = tmp_path / "checkpoint.pt"

@@ -28,6 +28,7 @@ from .attributes import BIRD_GROUPS, NUISANCE_GROUPS
 from .captions import make_caption
 
 CAPTIONS_PER_IMAGE = 10
+TRAIN_IMAGES, TEST_IMAGES = 5_994, 5_794  # CUB-200-2011's split, which SynthBirds-200 copies species by species
 FORMAT_VERSION = "v1"
 Split = Literal["train", "test"]
 

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from t2ilab.cli import variant_label
+from t2ilab.release import variant_label
 from t2ilab.compare import log_fit
 from t2ilab.recipes import PRESETS, generators
 from t2ilab.train import train

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -118,7 +117,7 @@ def _check_device(device: str) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from . import zoo
+    from . import release, zoo
     from .nn import count_parameters
 
     preset = _preset(args.name)
@@ -148,7 +147,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         # measured at); other options or another N are a variant, kept beside them under a label naming its settings
         main_n = card.get("metrics", {}).get("n")
         if given or (args.n is not None and main_n not in (None, args.n)):
-            card.setdefault("evaluations", {})[variant_label(given, options, metrics)] = metrics
+            card.setdefault("evaluations", {})[release.variant_label(given, options, metrics)] = metrics
         else:
             card["metrics"] = metrics
         card["parameters"] = count_parameters(model)
@@ -184,12 +183,6 @@ def _sampling_options(args: argparse.Namespace) -> dict[str, str]:
     return given
 
 
-def variant_label(given: dict, options, metrics: dict) -> str:
-    """The card key of an evaluation with non-default settings, from the parsed options: "guidance_scale=3.0-n=300",
-    or "n=300" for the default options at another N."""
-    return "-".join([f"{k}={getattr(options, k)}" for k in sorted(given)] + [f"n={metrics['n']}"])
-
-
 SAMPLE_EXAMPLES = """examples:
   t2ilab sample "a small bird with a red crown and grey wings" --model diffusion-text-birds32 -o birds.png
   t2ilab sample "this bird has a blue breast" --model diffusion-text-birds32 --guidance-scale 6 --steps 50
@@ -204,7 +197,7 @@ def _sample(args: argparse.Namespace) -> int:
     import torch
 
     from . import zoo
-    from .prompts import caption_vocabulary, check_prompt, save_grid
+    from .prompts import caption_vocabulary, check_output, check_prompt, save_grid
     from .recipes import PRESETS, describe_options, generators
 
     drawable = [name for name in generators() if name in zoo.available()]
@@ -223,13 +216,7 @@ def _sample(args: argparse.Namespace) -> int:
     prompt = check_prompt(args.prompt)
     if not 1 <= args.n <= 256:
         raise UsageError(f"--n must be between 1 and 256 images, got {args.n}")
-    out = Path(args.output)
-    if not out.parent.is_dir():
-        raise UsageError(f"the folder of {out} does not exist")
-    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise UsageError(f"cannot write {out}: the folder or file is not writable")
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"the output must be a .png file, got {out.name}")
+    out = check_output(Path(args.output))
     _check_device(args.device)
     recipe = PRESETS[args.model]
     given = _sampling_options(args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -38,6 +39,17 @@ def check_prompt(prompt: str) -> str:
         raise UsageError(f"words outside the captions' vocabulary: {'; '.join(map(hint, dict.fromkeys(unknown)))}; "
                          f"t2ilab sample --list shows them all")
     return " ".join(prompt.split())
+
+
+def check_output(out: Path) -> Path:
+    """A PNG path this process can write, or a one-line error saying why not."""
+    if not out.parent.is_dir():
+        raise UsageError(f"the folder of {out} does not exist")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UsageError(f"cannot write {out}: the folder or file is not writable")
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"the output must be a .png file, got {out.name}")
+    return out
 
 
 def save_grid(images, path: Path, prompt: str, settings: dict) -> None:

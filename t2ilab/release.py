@@ -81,3 +81,9 @@ def model_card(preset, job, result, final, metrics: dict, *, command: str, commi
             "train_config": plain(job.config), "batch_size": preset.batch_size, "world_size": world,
             "data": plain(preset.data), "weights_from": "ema" if result.ema is not None else "model",
             "final_loss": result.history[-1]["loss"], "metrics": metrics, **job.card_extra}
+
+
+def variant_label(given: dict, options, metrics: dict) -> str:
+    """The card key of an evaluation with non-default settings, from the parsed options: "guidance_scale=3.0-n=300",
+    or "n=300" for the default options at another N."""
+    return "-".join([f"{k}={getattr(options, k)}" for k in sorted(given)] + [f"n={metrics['n']}"])

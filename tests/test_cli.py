@@ -87,7 +87,7 @@ def test_training_commits_survive_a_resume(tmp_path):
 
 
 def test_variant_labels_name_settings_as_parsed_and_the_generated_count():
-    from t2ilab.cli import variant_label
+    from t2ilab.release import variant_label
     from t2ilab.recipes import get_preset
 
     text = get_preset("diffusion-text-birds32")

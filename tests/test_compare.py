@@ -10,7 +10,7 @@ import statistics
 import pytest
 import torch
 
-from t2ilab import cli, compare, zoo
+from t2ilab import cli, compare, release, zoo
 from t2ilab.recipes import PRESETS
 
 JUDGES = ("fid-birds", "evaluator-birds", "clip-birds", "attribute-judge-birds")
@@ -77,7 +77,7 @@ def test_the_cli_writes_json_and_markdown_and_checks_its_options(tiny_zoo, tmp_p
     out = tmp_path / "out"
     assert cli.main(["compare", "--models", "tiny-dfgan", "--n", "10", "--sweep-n", "10", "--out", str(out),
                      "--cache-dir", str(tmp_path / "cache"), "--no-memory"]) == 0
-    record = compare.json.loads((out / "compare.json").read_text())
+    record = json.loads((out / "compare.json").read_text())
     assert record["command"].startswith("t2ilab compare --models tiny-dfgan")
     settings = [p["label"] for p in record["points"]]
     assert settings == ["defaults", "truncation=0.5", "truncation=0.7", "defaults"]  # the knob swept
@@ -190,7 +190,7 @@ def test_evaluate_write_keeps_the_main_metrics_and_files_another_n_as_a_variant(
     card = zoo.load_card("tiny-dfgan")
     assert card["metrics"] == main  # another N does not replace the card's main metrics...
     assert card["evaluations"]["n=10"]["n"] == 10  # ...it is kept beside them, as budget.py looks it up
-    assert cli.variant_label({"truncation": "0.5"}, PRESETS["tiny-dfgan"].options({"truncation": "0.5"}),
+    assert release.variant_label({"truncation": "0.5"}, PRESETS["tiny-dfgan"].options({"truncation": "0.5"}),
                              {"n": 10}) == "truncation=0.5-n=10"
 
 
@@ -220,9 +220,12 @@ def test_a_lever_is_paired_with_the_plain_run_at_the_same_steps_and_judged_again
     assert effect.without["attribute_accuracy"] == 0.34 and effect.gain == pytest.approx(0.10)
     noise = 2 * statistics.stdev([0, 1]) / math.sqrt(2) * math.sqrt(2 / 300)  # 2 SE of a difference at p = 0.5
     assert effect.noise == pytest.approx(noise)
-    assert effect.verdict == "top_k=32 helps"  # 10 points against 2 SE of 8.2
+    assert effect.verdict == "top_k=32 helps attribute accuracy"  # 10 points against 2 SE of 8.2
     assert "+10.0 points" in effect.line()
     flat = dataclasses.replace(effect, with_lever={**effect.with_lever, "attribute_accuracy": 0.30})
-    assert flat.verdict == "top_k=32: within noise"  # -4 points
+    assert flat.verdict == "top_k=32: attribute accuracy within noise"  # -4 points
+    collapsed = dataclasses.replace(flat, with_lever={**flat.with_lever, "fid_sb": 210.0, "recall": 0.01})
+    assert collapsed.verdict == ("top_k=32: attribute accuracy within noise, but FID-SB 100 -> 210, "
+                                 "recall 0.50 -> 0.01")  # a lever that wrecks realism is not "within noise"
     with pytest.raises(ValueError, match="plain record"):
         compare.lever_effects(lever, plain)

@@ -214,3 +214,35 @@ def test_a_gan_run_saves_a_fixed_grid_of_samples_at_each_checkpoint_and_resumes_
                     on_checkpoint=job.monitor)
     for a, b in zip(whole.ema.state_dict().values(), resumed.ema.state_dict().values()):
         assert torch.equal(a, b)  # the monitor draws no global random numbers
+
+
+def test_caption_pairs_gives_each_image_its_own_caption_and_the_next_images_as_the_mismatched_one():
+    from t2ilab.gan.training import caption_pairs
+
+    n, per_image = 12, 5
+    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 3, 2, 2).contiguous()
+    sentences = torch.stack(torch.meshgrid(torch.arange(n), torch.arange(per_image), indexing="ij"), -1).float()
+    x, s, mismatched = caption_pairs(images, sentences, 8, torch.Generator().manual_seed(0))
+    owner = s[:, 0].long()  # feature 0 of a sentence is its image's index
+    assert torch.equal(((x[:, 0, 0, 0] + 1) * 127.5).round().long(), owner)  # image and caption belong together
+    assert torch.equal(mismatched[:, 0].long(), owner.roll(1))  # the mismatched caption is the next image's
+    assert ((s[:, 1] >= 0) & (s[:, 1] < per_image)).all()
+
+
+def test_the_dfgan_steps_are_the_hinge_losses_of_the_pair():
+    from t2ilab.gan import DFGAN
+    from t2ilab.gan.training import dfgan_discriminator_loss, dfgan_generator_loss
+
+    torch.manual_seed(0)
+    gan = DFGAN(DFGANConfig(image_size=32, z_dim=8, sentence_dim=16, generator_width=4, discriminator_width=4,
+                            fusion_hidden=8))
+    x, s, s_bad, z = torch.rand(4, 3, 32, 32) * 2 - 1, torch.randn(4, 16), torch.randn(4, 16), torch.randn(4, 8)
+    batch = (x, s, s_bad, z, torch.tensor(7), torch.tensor(False))
+    d = gan.discriminator
+    fake = gan.generator(z, s)
+    loss, logs = dfgan_generator_loss(gan, batch)
+    assert torch.allclose(loss, -d(fake, s).mean()) and logs["g_loss"] == pytest.approx(loss.item())
+    loss, logs = dfgan_discriminator_loss(gan, batch, gp_every=4, gp_weight=2.0, gp_power=6.0)
+    expected = (torch.relu(1 - d(x, s)).mean() + 0.5 * torch.relu(1 + d(fake.detach(), s)).mean()
+                + 0.5 * torch.relu(1 + d(x, s_bad)).mean())
+    assert torch.allclose(loss, expected, atol=1e-6) and "ma_gp" not in logs  # not a regularised step

@@ -2,7 +2,8 @@
 
 `losses.py` holds the adversarial losses and penalties (hinge and non-saturating, matching-aware terms, MA-GP,
 R1) and DiffAugment; `ddgan.py` the denoising diffusion GAN (few large denoising steps, each a conditional GAN); `dfgan.py` the single-stage generator with deep fusion (strategy 2) and truncated noise; `stackgan.py` the
-tree of generators with conditioning augmentation (strategy 1).
+tree of generators with conditioning augmentation (strategy 1); `training.py` one training step of each, as the
+losses of the discriminator and generator phases (the recipes and the trilemma chapter call them).
 """
 from .ddgan import (DDGAN, DDDiscriminator, DDGANConfig, DDGenerator, ddgan_sample, ddgan_schedule, minibatch_stddev,
                     posterior_sample, q_pair, vp_alpha_bar)

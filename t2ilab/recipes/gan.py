@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from ..data import DataConfig
-from ..data.augment import batch_generator, random_flip, to_unit_range
-from ..gan import (DDGAN, DDGANConfig, DDGenerator, DFGAN, DFGANConfig, DFGenerator, StackGAN, StackGANConfig, StackGenerator, diff_augment,
-                   downsample_to, hinge_discriminator, hinge_generator, kl_to_standard_normal,
-                   matching_aware_gradient_penalty, nonsaturating_discriminator, nonsaturating_generator,
-                   truncated_noise, ddgan_sample, ddgan_schedule, posterior_sample, q_pair, r1_penalty)
+from ..data.augment import batch_generator
+from ..gan import (DDGAN, DDGANConfig, DDGenerator, DFGAN, DFGANConfig, DFGenerator, StackGAN, StackGANConfig,
+                   StackGenerator, ddgan_sample, ddgan_schedule, q_pair, truncated_noise)
+from ..gan import training as steps
 from ..nn import count_parameters
 from ..train import Phase, TrainConfig
 from .base import Job, Recipe, TextToImage, frozen_clip, tiny_data
@@ -103,7 +102,6 @@ class DFGANRecipe(GANRecipe):
     def build_job(self, **overrides) -> Job:
         cfg = self.config(**overrides)
         data, clip, sentences, model_cfg = self.conditioned_data(cfg)
-        per_image = sentences.shape[1]
         torch.manual_seed(cfg.seed)
         gan = DFGAN(model_cfg)
         images, batch_size = data.images, self.batch_size
@@ -111,42 +109,14 @@ class DFGANRecipe(GANRecipe):
 
         def batch_fn(step: int, rank: int, world: int):
             g = batch_generator(cfg.seed, step, rank)
-            idx = torch.randint(len(images), (batch_size,), generator=g)
-            x, _ = random_flip(to_unit_range(images[idx]), g)
-            which = torch.randint(per_image, (batch_size,), generator=g)
-            other = idx.roll(1)  # another image's caption: the mismatched pairs
-            mismatched = sentences[other, torch.randint(per_image, (batch_size,), generator=g)]
+            x, s, mismatched = steps.caption_pairs(images, sentences, batch_size, g)
             z = torch.randn(batch_size, model_cfg.z_dim, generator=g)
             seed = torch.randint(2 ** 31, (), generator=g)
-            return x, sentences[idx, which], mismatched, z, seed, torch.tensor(step % gp_every == 0)
+            return x, s, mismatched, z, seed, torch.tensor(step % gp_every == 0)
 
-        def views(images: torch.Tensor, seed: torch.Tensor, salt: int) -> torch.Tensor:
-            if not augment:
-                return images
-            return diff_augment(images, torch.Generator().manual_seed(int(seed) + salt))
-
-        def discriminator_step(model: DFGAN, batch):
-            x, s, s_mismatched, z, seed, regularise = batch
-            d = model.discriminator
-            with torch.no_grad():
-                fake = model.generator(z, s)
-            real_features = d.features(views(x, seed, 0))
-            terms = hinge_discriminator(d.score(real_features, s), d(views(fake, seed, 1), s),
-                                        d.score(real_features, s_mismatched))
-            loss, logs = terms.total, {"d_real": terms.real.item(), "d_fake": terms.fake.item(),
-                                       "d_mismatched": terms.mismatched.item()}
-            if bool(regularise):
-                penalty = matching_aware_gradient_penalty(lambda im, se: d(views(im, seed, 0), se), x, s,
-                                                          self.gp_weight, self.gp_power)
-                loss = loss + gp_every * penalty
-                logs["ma_gp"] = penalty.item()
-            return loss, logs
-
-        def generator_step(model: DFGAN, batch):
-            x, s, _, z, seed, _ = batch
-            loss = hinge_generator(model.discriminator(views(model.generator(z, s), seed, 2), s))
-            return loss, {"g_loss": loss.item()}
-
+        discriminator_step = partial(steps.dfgan_discriminator_loss, gp_every=gp_every, gp_weight=self.gp_weight,
+                                     gp_power=self.gp_power, diffaugment=augment)
+        generator_step = partial(steps.dfgan_generator_loss, diffaugment=augment)
         phases = [Phase("discriminator", discriminator_step, module="discriminator", lr=self.discriminator_lr),
                   Phase("generator", generator_step, module="generator", lr=self.generator_lr)]
         extra = {"gp_every": gp_every, "gp_weight": self.gp_weight, "gp_power": self.gp_power,
@@ -201,7 +171,6 @@ class StackGANRecipe(GANRecipe):
     def build_job(self, **overrides) -> Job:
         cfg = self.config(**overrides)
         data, clip, sentences, model_cfg = self.conditioned_data(cfg)
-        per_image = sentences.shape[1]
         torch.manual_seed(cfg.seed)
         gan = StackGAN(model_cfg)
         images, batch_size, kl_weight = data.images, self.batch_size, self.kl_weight
@@ -209,53 +178,14 @@ class StackGANRecipe(GANRecipe):
 
         def batch_fn(step: int, rank: int, world: int):
             g = batch_generator(cfg.seed, step, rank)
-            idx = torch.randint(len(images), (batch_size,), generator=g)
-            x, _ = random_flip(to_unit_range(images[idx]), g)
-            which = torch.randint(per_image, (batch_size,), generator=g)
-            mismatched = sentences[idx.roll(1), torch.randint(per_image, (batch_size,), generator=g)]
+            x, s, mismatched = steps.caption_pairs(images, sentences, batch_size, g)
             z = torch.randn(batch_size, model_cfg.z_dim, generator=g)
             ca_noise = torch.randn(batch_size, model_cfg.condition_dim, generator=g)
             regularise = torch.tensor(gamma > 0 and step % every == 0)
-            return x, sentences[idx, which], mismatched, z, ca_noise, regularise
+            return x, s, mismatched, z, ca_noise, regularise
 
-        def discriminator_step(model: StackGAN, batch):
-            x, s, s_mismatched, z, ca_noise, regularise = batch
-            with torch.no_grad():
-                out = model.generator(z, s, ca_noise)
-                mu_mismatched = model.generator.ca(s_mismatched, ca_noise)[1]
-            loss, logs = 0.0, {}
-            for k, (d, fake) in enumerate(zip(model.discriminator.branches, out.images)):
-                real = downsample_to(x, fake.shape[-1])
-                real_u, real_h = d(real)
-                fake_u, fake_h = d(fake)
-                unconditional = F.softplus(-real_u).mean() + F.softplus(fake_u).mean()  # real or not, text aside
-                conditional = nonsaturating_discriminator(d.conditional(real_h, out.mu), d.conditional(fake_h, out.mu),
-                                                          d.conditional(real_h, mu_mismatched))
-                branch = unconditional + conditional.total
-                logs[f"d{fake.shape[-1]}"] = branch.item()
-                if bool(regularise):  # both scores of a real matching pair, their gradient at the real image
-                    def critic(im, d=d):
-                        score_u, h = d(im)
-                        return score_u + d.conditional(h, out.mu)
-
-                    penalty = r1_penalty(critic, real, gamma=gamma)
-                    branch = branch + every * penalty
-                    logs[f"r1_{fake.shape[-1]}"] = penalty.item()
-                loss = loss + branch
-            return loss, logs
-
-        def generator_step(model: StackGAN, batch):
-            x, s, _, z, ca_noise, _ = batch
-            out = model.generator(z, s, ca_noise)
-            loss, logs = kl_weight * kl_to_standard_normal(out.mu, out.logvar), {}
-            logs["kl"] = loss.item() / kl_weight
-            for d, fake in zip(model.discriminator.branches, out.images):
-                fake_u, fake_h = d(fake)
-                branch = nonsaturating_generator(fake_u) + nonsaturating_generator(d.conditional(fake_h, out.mu))
-                loss = loss + branch
-                logs[f"g{fake.shape[-1]}"] = branch.item()
-            return loss, logs
-
+        discriminator_step = partial(steps.stackgan_discriminator_loss, r1_gamma=gamma, r1_every=every)
+        generator_step = partial(steps.stackgan_generator_loss, kl_weight=kl_weight)
         phases = [Phase("discriminator", discriminator_step, module="discriminator", lr=self.discriminator_lr),
                   Phase("generator", generator_step, module="generator", lr=self.generator_lr)]
         extra = {"kl_weight": kl_weight, "generator_lr": self.generator_lr, "discriminator_lr": self.discriminator_lr,
@@ -304,8 +234,8 @@ class DDGANRecipe(GANRecipe):
     model_class: ClassVar[type] = DDGenerator
 
     def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+        if self.loss not in steps.LOSSES:
+            raise ValueError(f"loss must be one of {sorted(steps.LOSSES)}, got {self.loss!r}")
         if self.discriminator_steps < 1 or self.batch_size % self.discriminator_steps:
             raise ValueError(f"discriminator_steps must be a positive divisor of the batch size "
                              f"{self.batch_size}, got {self.discriminator_steps}")
@@ -313,7 +243,6 @@ class DDGANRecipe(GANRecipe):
     def build_job(self, **overrides) -> Job:
         cfg = self.config(**overrides)
         data, clip, sentences, model_cfg = self.conditioned_data(cfg)
-        per_image = sentences.shape[1]
         torch.manual_seed(cfg.seed)
         gan = DDGAN(model_cfg)
         schedule = ddgan_schedule(model_cfg.num_timesteps, model_cfg.beta_min, model_cfg.beta_max)
@@ -321,45 +250,20 @@ class DDGANRecipe(GANRecipe):
 
         def batch_fn(step: int, rank: int, world: int):
             g = batch_generator(cfg.seed, step, rank)
-            idx = torch.randint(len(images), (batch_size,), generator=g)
-            x, _ = random_flip(to_unit_range(images[idx]), g)
-            which = torch.randint(per_image, (batch_size,), generator=g)
-            mismatched = sentences[idx.roll(1), torch.randint(per_image, (batch_size,), generator=g)]
+            x, s, mismatched = steps.caption_pairs(images, sentences, batch_size, g)
             t = torch.randint(model_cfg.num_timesteps, (batch_size,), generator=g)
             x_prev, x_t = q_pair(x, t, schedule, g)
             z = torch.randn(batch_size, model_cfg.z_dim, generator=g)
             seed = torch.randint(2 ** 31, (), generator=g)  # the posterior's noise, the same in both phases
-            return x_prev, x_t, t, sentences[idx, which], mismatched, z, seed, torch.tensor(step % every == 0)
+            return x_prev, x_t, t, s, mismatched, z, seed, torch.tensor(step % every == 0)
 
-        def fake_step(model: DDGAN, x_t, t, s, z, seed) -> torch.Tensor:
-            x0 = model.generator(x_t, z, t, s)
-            return posterior_sample(x0, x_t, t, schedule, torch.Generator().manual_seed(int(seed)))
-
-        d_loss, g_loss = LOSSES[self.loss]
         shares = self.discriminator_steps
 
         def discriminator_step(share: int):
-            def step(model: DDGAN, batch):
-                x_prev, x_t, t, s, s_mismatched, z, seed, regularise = (
-                    b[share::shares] if b.dim() else b for b in batch)
-                d = model.discriminator
-                with torch.no_grad():
-                    fake = fake_step(model, x_t, t, s, z, seed + share)
-                terms = d_loss(d(x_prev, x_t, t, s), d(fake, x_t, t, s), d(x_prev, x_t, t, s_mismatched))
-                loss, logs = terms.total, {"d_real": terms.real.item(), "d_fake": terms.fake.item(),
-                                           "d_mismatched": terms.mismatched.item()}
-                if bool(regularise) and share == 0:
-                    penalty = r1_penalty(lambda im: d(im, x_t, t, s), x_prev, gamma=gamma)
-                    loss = loss + every * penalty
-                    logs["r1"] = penalty.item()
-                return loss, logs
-            return step
+            return partial(steps.ddgan_discriminator_loss, schedule=schedule, loss=self.loss, r1_gamma=gamma,
+                           r1_every=every, share=share, shares=shares)
 
-        def generator_step(model: DDGAN, batch):
-            _, x_t, t, s, _, z, seed, _ = batch
-            loss = g_loss(model.discriminator(fake_step(model, x_t, t, s, z, seed), x_t, t, s))
-            return loss, {"g_loss": loss.item()}
-
+        generator_step = partial(steps.ddgan_generator_loss, schedule=schedule, loss=self.loss)
         phases = [Phase("discriminator" if k == 0 else f"discriminator{k + 1}", discriminator_step(k),
                         module="discriminator", lr=self.discriminator_lr) for k in range(shares)]
         phases.append(Phase("generator", generator_step, module="generator", lr=self.generator_lr))
@@ -390,9 +294,6 @@ class DDGANRecipe(GANRecipe):
 
         return generate
 
-
-LOSSES = {"nonsaturating": (nonsaturating_discriminator, nonsaturating_generator),
-          "hinge": (hinge_discriminator, hinge_generator)}
 
 PRESETS = [
     # widths measured at batch 64 on two CPU cores (s per step, MA-GP every 4th step): G 32 / D 32 1.11, 24 / 24

@@ -24,7 +24,7 @@ from t2ilab.data import SynthBirds
 from t2ilab.gan import DFGenerator
 from t2ilab.recipes import get_preset
 from t2ilab.recipes.base import frozen_clip
-from t2ilab.recipes.gan import sentence_features
+from t2ilab.gan import sentence_features
 
 
 def _median_seconds(fn, repeats: int) -> float:

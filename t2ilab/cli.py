@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, check_device
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -50,7 +50,7 @@ def _train(args: argparse.Namespace) -> int:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     if args.eval_n is not None and args.eval_n < 1:
         raise UsageError(f"--eval-n must be at least 1, got {args.eval_n}")
-    _check_device(args.device)
+    check_device(args.device)
     if args.release and args.preset in zoo.available() and not args.replace:
         raise UsageError(f"{args.preset} is already released ({zoo.weights_dir() / args.preset}.json); pass --replace "
                          f"to replace it (the released pair stays until the new one is complete), or --out without "
@@ -98,22 +98,6 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_device(device: str) -> None:
-    """A one-line error before anything is loaded, for a device this machine does not have."""
-    import torch
-
-    try:
-        kind = torch.device(device)
-    except RuntimeError:
-        raise UsageError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
-    if kind.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (kind.index or 0) >= count:
-            raise UsageError(f"device {device!r} is not available here ({count} CUDA device(s)); use --device cpu")
-    elif kind.type != "cpu":
-        raise UsageError(f"device {device!r} is not supported; use cpu, cuda or cuda:N")
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -126,7 +110,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         options = preset.options(given)  # checked before anything is loaded
     except ValueError as err:
         raise UsageError(str(err)) from None
-    _check_device(args.device)
+    check_device(args.device)
     if args.n is not None:
         from .data.synthbirds import TEST_IMAGES
         from .metrics.protocol import MIN_N
@@ -169,18 +153,29 @@ def _flag_judges(metrics: dict) -> None:
 
 
 def _sampling_options(args: argparse.Namespace) -> dict[str, str]:
-    """--set NAME=VALUE pairs, and the shorthands --sampler/--steps/--guidance-scale, as one dict of strings."""
+    """--set NAME=VALUE pairs, and the shorthands (--steps, --guidance-scale, ...), as one dict of strings."""
     given: dict[str, str] = {}
     for item in args.set or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--set takes NAME=VALUE, got {item!r}")
         given[name.strip().replace("-", "_")] = value.strip()
-    for name in ("sampler", "steps", "guidance_scale", "temperature", "truncation"):
-        value = getattr(args, name, None)
-        if value is not None:
-            given[name] = str(value)
+    for dest, value in vars(args).items():
+        if dest.startswith(OPTION_PREFIX) and value is not None:
+            given[dest.removeprefix(OPTION_PREFIX)] = str(value)
     return given
+
+
+OPTION_PREFIX = "option_"
+
+
+def _add_option_shorthands(parser: argparse.ArgumentParser) -> None:
+    """--NAME VALUE for every sampling option a recipe declares (recipes.sampling_option_names)."""
+    from .recipes import sampling_option_names
+
+    for name, families in sampling_option_names().items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=OPTION_PREFIX + name, default=None, metavar="VALUE",
+                            help=f"shorthand for --set {name}=... ({', '.join(families)})")
 
 
 SAMPLE_EXAMPLES = """examples:
@@ -217,7 +212,7 @@ def _sample(args: argparse.Namespace) -> int:
     if not 1 <= args.n <= 256:
         raise UsageError(f"--n must be between 1 and 256 images, got {args.n}")
     out = check_output(Path(args.output))
-    _check_device(args.device)
+    check_device(args.device)
     recipe = PRESETS[args.model]
     given = _sampling_options(args)
     try:
@@ -256,7 +251,7 @@ def _compare(args: argparse.Namespace) -> int:
         raise UsageError(f"--threads must be between 1 and 512, got {args.threads}")
     if not 0 <= args.seed < 2 ** 32:
         raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {args.seed}")
-    _check_device(args.device)
+    check_device(args.device)
     result = compare.run(models or None, n=args.n, sweep_n=args.sweep_n, slow_n=args.slow_n, seed=args.seed,
                          threads=args.threads, device=args.device, cache_dir=args.cache_dir, sweeps=args.sweeps,
                          memory=args.memory, lookups=args.lookups)
@@ -332,9 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--set", action="append", metavar="NAME=VALUE",
                           help="a sampling option of the model (repeatable), e.g. --set guidance_scale=3 --set steps=50; "
                                "an unknown option is refused with the valid ones")
-    evaluate.add_argument("--sampler", default=None, help="shorthand for --set sampler=...")
-    evaluate.add_argument("--steps", default=None, help="shorthand for --set steps=...")
-    evaluate.add_argument("--guidance-scale", default=None, help="shorthand for --set guidance_scale=...")
+    _add_option_shorthands(evaluate)
     evaluate.add_argument("--write", action="store_true",
                           help="store the metrics in the model card (runs with sampling options or another --n than "
                                "the card's main metrics go under 'evaluations')")
@@ -349,11 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-o", "--output", default="birds.png", help="the PNG to write (default birds.png)")
     sample.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     sample.add_argument("--set", action="append", metavar="NAME=VALUE", help="any sampling option of the model")
-    sample.add_argument("--guidance-scale", default=None, help="shorthand for --set guidance_scale=...")
-    sample.add_argument("--steps", default=None, help="shorthand for --set steps=... (diffusion)")
-    sample.add_argument("--sampler", default=None, help="shorthand for --set sampler=... (diffusion)")
-    sample.add_argument("--temperature", default=None, help="shorthand for --set temperature=... (tokens)")
-    sample.add_argument("--truncation", default=None, help="shorthand for --set truncation=... (GANs)")
+    _add_option_shorthands(sample)
     sample.add_argument("--list", action="store_true", help="list the models and the caption words, then stop")
     sample.set_defaults(func=_sample)
 

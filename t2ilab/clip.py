@@ -119,3 +119,22 @@ class MiniCLIP(nn.Module):
         logits = scale * image_emb @ text_emb.T  # (B, B)
         accuracy = (logits.argmax(1) == torch.arange(len(images), device=images.device)).float().mean()
         return CLIPOutput(contrastive_loss(logits), logits, accuracy)
+
+
+@torch.no_grad()
+def embed_captions(clip, captions: list[str], batch_size: int = 1024) -> torch.Tensor:
+    """Unit sentence embeddings (N, D) of captions with mini-CLIP's text tower and tokenizer."""
+    device = next(clip.parameters()).device
+    out = []
+    for start in range(0, len(captions), batch_size):
+        ids = clip.tokenizer.encode_batch(captions[start: start + batch_size]).to(device)
+        out.append(clip.encode_text(ids).sentence.float().cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def embed_images(clip, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Unit image embeddings (N, D) with mini-CLIP's image tower."""
+    device = next(clip.parameters()).device
+    return torch.cat([clip.encode_image(images[s: s + batch_size].to(device)).float().cpu()
+                      for s in range(0, len(images), batch_size)])

@@ -1,5 +1,22 @@
-"""Errors the command line prints as one line (exit code 2) instead of a traceback."""
+"""Errors the command line prints as one line (exit code 2) instead of a traceback, and checks that raise them
+before any work starts."""
 
 
 class UsageError(Exception):
     """A bad command line or a request that cannot be met: printed as one line, exit code 2."""
+
+
+def check_device(device: str) -> None:
+    """A one-line error before anything is loaded, for a device this machine does not have."""
+    import torch
+
+    try:
+        kind = torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if kind.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (kind.index or 0) >= count:
+            raise UsageError(f"device {device!r} is not available here ({count} CUDA device(s)); use --device cpu")
+    elif kind.type != "cpu":
+        raise UsageError(f"device {device!r} is not supported; use cpu, cuda or cuda:N")

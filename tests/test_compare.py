@@ -110,7 +110,7 @@ def test_network_evaluations_match_a_counting_hook():
         draw = recipe.text_to_image(model, recipe.options(options))
         draw(["a bird with a red crown", "a bird with blue wings"], torch.Generator().manual_seed(0))
         handle.remove()
-        assert sum(rows) / 2 == compare.network_evaluations(recipe, recipe.options(options)), (name, options)
+        assert sum(rows) / 2 == recipe.network_evaluations(recipe.options(options)), (name, options)
 
 
 def test_the_plan_measures_slow_settings_at_the_slow_n():

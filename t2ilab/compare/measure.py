@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from .plan import Point, network_evaluations
+from .plan import Point
 
 
 def sampling_memory_mb(text_to_image, captions: list[str], device: str) -> float | None:
@@ -52,7 +52,7 @@ def measure(point: Point, seed: int, device: str) -> dict[str, Any]:
         metrics = recipe.guided_metrics(model, point.n, seed, options)
     else:
         metrics = recipe.evaluate(model, n=point.n, seed=seed, options=options)
-    return metrics | {"network_evaluations": network_evaluations(recipe, options)}
+    return metrics | {"network_evaluations": recipe.network_evaluations(options)}
 
 
 def memory_in_fresh_process(model: str, seed: int, device: str, threads: int) -> float | None:

@@ -13,8 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .measure import measure, memory_in_fresh_process
-from .plan import (PROTOCOL_VERSION, QUALITY, UNSEEN, Point, cache_key, judge_versions, network_evaluations, plan,
-                   released_generators)
+from .plan import PROTOCOL_VERSION, QUALITY, UNSEEN, Point, cache_key, judge_versions, plan, released_generators
 
 
 def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow_n: int = 50, seed: int = 0,
@@ -80,7 +79,7 @@ def card_metrics(point: Point, card: dict[str, Any], seed: int, threads: int, de
     from ..recipes import get_preset
 
     recipe = get_preset(point.model)
-    return m | {"network_evaluations": network_evaluations(recipe, recipe.options(None))}
+    return m | {"network_evaluations": recipe.network_evaluations(recipe.options(None))}
 
 
 def lookup_rows(n: int, seed: int, threads: int, device: str, judges: dict[str, str], cache: Path) -> list[dict]:

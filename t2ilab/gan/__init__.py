@@ -7,6 +7,7 @@ losses of the discriminator and generator phases (the recipes and the trilemma c
 """
 from .ddgan import (DDGAN, DDDiscriminator, DDGANConfig, DDGenerator, ddgan_sample, ddgan_schedule, minibatch_stddev,
                     posterior_sample, q_pair, vp_alpha_bar)
+from .conditioning import sentence_features
 from .dfgan import DFGAN, DFDiscriminator, DFGANConfig, DFGenerator, truncated_noise
 from .stackgan import (ConditioningAugmentation, StackGAN, StackGANConfig, StackGenerator, downsample_to,
                        kl_to_standard_normal)
@@ -17,4 +18,4 @@ __all__ = ["DDGAN", "DDDiscriminator", "DDGANConfig", "DDGenerator", "ddgan_samp
            "minibatch_stddev", "posterior_sample", "q_pair", "vp_alpha_bar", "ConditioningAugmentation", "StackGAN", "StackGANConfig", "StackGenerator", "downsample_to",
            "kl_to_standard_normal", "DFDiscriminator", "DFGAN", "DFGANConfig", "DFGenerator", "diff_augment", "hinge_discriminator",
            "hinge_generator", "matching_aware_gradient_penalty", "nonsaturating_discriminator",
-           "nonsaturating_generator", "r1_penalty", "truncated_noise"]
+           "nonsaturating_generator", "r1_penalty", "sentence_features", "truncated_noise"]

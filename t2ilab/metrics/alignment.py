@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import torch
 
+from ..clip import embed_captions, embed_images  # noqa: F401 (where the metrics read them)
 from ..data.attributes import BIRD_GROUPS
 from ..data.captions import parse_attributes
 
@@ -48,25 +49,6 @@ def attribute_accuracy_from_predictions(predicted: torch.Tensor, captions: list[
         raise ValueError("the captions state no attributes the parser knows; attribute accuracy is undefined")
     per_group = {g: h / n for g, (h, n) in hits.items() if n}
     return AttributeAccuracy(sum(h for h, _ in hits.values()) / total, per_group, total)
-
-
-@torch.no_grad()
-def embed_captions(clip, captions: list[str], batch_size: int = 1024) -> torch.Tensor:
-    """Unit sentence embeddings (N, D) of captions with mini-CLIP's text tower and tokenizer."""
-    device = next(clip.parameters()).device
-    out = []
-    for start in range(0, len(captions), batch_size):
-        ids = clip.tokenizer.encode_batch(captions[start: start + batch_size]).to(device)
-        out.append(clip.encode_text(ids).sentence.float().cpu())
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def embed_images(clip, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Unit image embeddings (N, D) with mini-CLIP's image tower."""
-    device = next(clip.parameters()).device
-    return torch.cat([clip.encode_image(images[s: s + batch_size].to(device)).float().cpu()
-                      for s in range(0, len(images), batch_size)])
 
 
 def draw_distractors(n: int, pool_size: int, k: int, seed: int = 0,

@@ -16,7 +16,8 @@ from __future__ import annotations
 from torch import nn
 
 from . import autoregressive, clip, diffusion, evaluator, gan, judges
-from .base import Job, Recipe, Role, TextToImage, describe_options, option_fields, parse_options
+from .base import (Job, Recipe, Role, TextToImage, describe_options, knob, option_fields, parse_options,
+                   sweep_values)
 
 PRESETS: dict[str, Recipe] = {r.name: r for module in (clip, evaluator, diffusion, judges, autoregressive, gan) for r in module.PRESETS}
 
@@ -32,6 +33,15 @@ def generators() -> list[str]:
     return [name for name, r in PRESETS.items() if r.role in ("generator", "judge")]
 
 
+def sampling_option_names() -> dict[str, list[str]]:
+    """Every sampling option a preset declares, with the families whose models take it (the CLI's shorthands)."""
+    names: dict[str, set[str]] = {}
+    for recipe in PRESETS.values():
+        for name in option_fields(recipe.sampling):
+            names.setdefault(name, set()).add(recipe.family)
+    return {name: sorted(families) for name, families in sorted(names.items())}
+
+
 def model_classes() -> dict[str, type[nn.Module]]:
     """The model classes a model card may name, by their dotted path: the only classes the zoo will build."""
     classes = {r.model_class for r in PRESETS.values()}
@@ -39,4 +49,4 @@ def model_classes() -> dict[str, type[nn.Module]]:
 
 
 __all__ = ["Job", "PRESETS", "Recipe", "Role", "TextToImage", "describe_options", "generators", "get_preset",
-           "model_classes", "option_fields", "parse_options"]
+           "knob", "model_classes", "option_fields", "parse_options", "sampling_option_names", "sweep_values"]

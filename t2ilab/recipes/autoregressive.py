@@ -13,9 +13,10 @@ from torch import nn
 
 from ..autoregressive import (VQVAE, ClipGenConfig, ClipGenGPT, DalleConfig, DalleGPT, VQVAEConfig,
                               codebook_perplexity, vqvae_loss)
+from ..clip import embed_captions, embed_images
 from ..data.augment import augment, batch_generator, to_unit_range
 from ..train import Phase, TrainConfig
-from .base import Job, Recipe, TextToImage, frozen_clip, model_device, tiny_data
+from .base import Job, Recipe, TextToImage, frozen_clip, knob, model_device, tiny_data
 
 
 @dataclass
@@ -100,10 +101,10 @@ class TokenSampling:
     classifier-free guidance scale on logits, and DALL-E's reranking: draw `rerank` images per caption and keep
     the one mini-CLIP scores highest."""
 
-    temperature: float = 1.0
-    top_k: int = 0
+    temperature: float = knob(1.0, sweep=(0.7, 1.0))
+    top_k: int = knob(0, sweep=(0, 32))
     top_p: float = 1.0
-    guidance_scale: float = 3.0
+    guidance_scale: float = knob(3.0, sweep=(1.0, 3.0, 6.0))
     rerank: int = 1
 
     def check(self) -> None:
@@ -115,6 +116,13 @@ class TokenSampling:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.rerank < 1:
             raise ValueError(f"rerank must be at least 1, got {self.rerank}")
+
+
+def token_evaluations(model_config: Any, options: TokenSampling) -> int:
+    """A token model's forward passes per image: one per image token (with the key-value cache), doubled by
+    classifier-free guidance on the logits, times the reranking's draws."""
+    guided = options.guidance_scale not in (0.0, 1.0)
+    return model_config.image_tokens * (2 if guided else 1) * options.rerank
 
 
 def vqvae_record(name: str) -> dict[str, Any]:
@@ -153,8 +161,6 @@ def image_tokenizer_of(model: nn.Module, device: str) -> VQVAE:
 def decode_and_rerank(codes, vqvae: VQVAE, options: TokenSampling, device: str) -> TextToImage:
     """Turn `codes(captions, k, generator) -> (B * k, N)` token ids into images; with options.rerank = k > 1 keep,
     per caption, the one of its k images mini-CLIP scores closest to it (DALL-E's reranking)."""
-    from ..metrics.alignment import embed_captions, embed_images
-
     k = options.rerank
     clip = frozen_clip(device) if k > 1 else None
 
@@ -238,6 +244,9 @@ class DalleRecipe(Recipe):
         return dataclasses.replace(self, model_config=small, batch_size=4, tokenizer_model=tokenizer,
                                    data=tiny_data(self.data))
 
+    def network_evaluations(self, options: Any) -> int:
+        return token_evaluations(self.model_config, options)
+
     def text_to_image(self, model: DalleGPT, options: Any = None, device: str = "cpu") -> TextToImage:
         """captions, generator -> images: caption pieces, image tokens drawn one by one (KV cache, CFG on logits),
         decoded by the VQ-VAE; with rerank k, the best of k by mini-CLIP's cosine."""
@@ -285,7 +294,6 @@ class ClipGenRecipe(Recipe):
 
     def build_job(self, **overrides) -> Job:
         from ..autoregressive import noisy_condition
-        from ..metrics.alignment import embed_captions, embed_images
 
         cfg = self.config(**overrides)
         data = self.data.load("train")
@@ -331,11 +339,12 @@ class ClipGenRecipe(Recipe):
         return dataclasses.replace(self, model_config=small, batch_size=4, tokenizer_model=tokenizer,
                                    data=tiny_data(self.data))
 
+    def network_evaluations(self, options: Any) -> int:
+        return token_evaluations(self.model_config, options)
+
     def text_to_image(self, model: ClipGenGPT, options: Any = None, device: str = "cpu") -> TextToImage:
         """captions, generator -> images: mini-CLIP's text embedding of each caption (moved across the modality
         gap with `bridge`) in place of an image embedding, then tokens as for the DALL-E model."""
-        from ..metrics.alignment import embed_captions
-
         options = self.options(options)
         clip = frozen_clip(device)
 

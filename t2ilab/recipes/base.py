@@ -72,6 +72,11 @@ class Recipe:
     def text_to_image(self, model: nn.Module, options: Any = None, device: str = "cpu") -> TextToImage:
         raise ValueError(f"{self.name} is a {self.role}, not a text-to-image model")
 
+    def network_evaluations(self, options: Any) -> int:
+        """Forward passes of the network per image drawn with `options` (a guided pass over a doubled batch counts
+        two): the cost `t2ilab compare` reports. One, unless a family draws in steps."""
+        return 1
+
     def evaluate(self, model: nn.Module, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
         """The shared protocol's metrics of the images `text_to_image` draws with `options`, on the model's device;
         recipes of models that draw nothing (or that record more) override it."""
@@ -120,6 +125,19 @@ class Recipe:
 # --------------------------------------------------------------------------------------------------------------
 # Typed sampling options
 # --------------------------------------------------------------------------------------------------------------
+
+def knob(default: Any, sweep: tuple) -> Any:
+    """A sampling option whose `sweep` values `t2ilab compare` tries, one option changed from the defaults at a
+    time (each value a point of the quality-speed curve)."""
+    return field(default=default, metadata={"sweep": tuple(sweep)})
+
+
+def sweep_values(options: Any) -> dict[str, tuple]:
+    """The knob values of an options dataclass, by option name (options without `knob` values are not swept)."""
+    if options is None:
+        return {}
+    return {f.name: f.metadata["sweep"] for f in dataclasses.fields(options) if "sweep" in f.metadata}
+
 
 def option_fields(options: Any) -> dict[str, Any]:
     """Names and types of an options dataclass."""

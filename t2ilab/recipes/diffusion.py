@@ -14,7 +14,10 @@ from ..diffusion import UNet, UNetConfig, as_denoiser, ddim_sample, ddpm_sample,
 from ..diffusion.latent import LatentUNet, LatentUNetConfig, decode_latents, encode_latents, fit_latent_map
 from ..diffusion.pipeline import condition_from_ids, encode_captions, text_model_fn
 from ..train import Phase, TrainConfig
-from .base import Job, Recipe, TextToImage, frozen_clip, tiny_data
+from .base import Job, Recipe, TextToImage, frozen_clip, knob, tiny_data
+
+
+DDPM_STEPS = 1000  # every released U-Net's schedule (diffusion.schedules.get_schedule's default T)
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class DiffusionSampling:
     """How a diffusion model draws: DDIM with `steps` network calls (eta 0), or DDPM with all T of them."""
 
     sampler: Literal["ddim", "ddpm"] = "ddim"
-    steps: int = 25  # DDIM steps; DDPM always takes every step of the schedule
+    steps: int = knob(25, sweep=(10, 25, 50, 1000))  # DDIM steps; DDPM always takes every step of the schedule
 
     def check(self) -> None:
         if self.steps < 1:
@@ -33,7 +36,7 @@ class DiffusionSampling:
 class GuidedSampling(DiffusionSampling):
     """A text-conditional model's sampling, with the classifier-free guidance scale."""
 
-    guidance_scale: float = 3.0
+    guidance_scale: float = knob(3.0, sweep=(1.0, 3.0, 6.0))
 
 
 @dataclass
@@ -96,6 +99,12 @@ class DiffusionRecipe(Recipe):
     def tiny(self) -> "DiffusionRecipe":
         small = dataclasses.replace(self.model_config, channels=(8, 16, 16), time_dim=32, attention_heads=2)
         return dataclasses.replace(self, model_config=small, batch_size=4, data=tiny_data(self.data))
+
+    def network_evaluations(self, options: Any) -> int:
+        """One U-Net call per sampler step (DDPM takes every step of the schedule), two where classifier-free
+        guidance is on (a scale other than 0 or 1 runs the conditional and the null condition together)."""
+        steps = options.steps if options.sampler == "ddim" else DDPM_STEPS
+        return steps * (2 if getattr(options, "guidance_scale", 1.0) not in (0.0, 1.0) else 1)
 
     def text_to_image(self, unet: UNet, options: Any = None, device: str = "cpu") -> TextToImage:
         """captions, generator -> images: DDIM (or DDPM) on the U-Net's own schedule, with CFG when text-conditional."""

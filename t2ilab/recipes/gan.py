@@ -14,30 +14,22 @@ import torch
 from ..data import DataConfig
 from ..data.augment import batch_generator
 from ..gan import (DDGAN, DDGANConfig, DDGenerator, DFGAN, DFGANConfig, DFGenerator, StackGAN, StackGANConfig,
-                   StackGenerator, ddgan_sample, ddgan_schedule, q_pair, truncated_noise)
+                   StackGenerator, ddgan_sample, ddgan_schedule, q_pair, sentence_features, truncated_noise)
 from ..gan import training as steps
 from ..nn import count_parameters
 from ..train import Phase, TrainConfig
-from .base import Job, Recipe, TextToImage, frozen_clip, tiny_data
+from .base import Job, Recipe, TextToImage, frozen_clip, knob, tiny_data
 
 
 @dataclass(frozen=True)
 class GANSampling:
     """A GAN's sampling: the truncation psi of its noise (1: as trained; 0: one z for every sample)."""
 
-    truncation: float = 1.0
+    truncation: float = knob(1.0, sweep=(0.5, 0.7, 1.0))
 
     def check(self) -> None:
         if not 0 <= self.truncation <= 1:
             raise ValueError(f"truncation must be between 0 and 1, got {self.truncation}")
-
-
-def sentence_features(clip, captions: list[str], device: str = "cpu") -> torch.Tensor:
-    """Mini-CLIP sentence embeddings scaled to unit variance per component (B, embed_dim): the GANs' condition."""
-    from ..metrics.alignment import embed_captions
-
-    emb = embed_captions(clip, captions).to(device)
-    return emb * emb.shape[1] ** 0.5
 
 
 def sample_grid_monitor(draw, clip, z_dim: int, captions: list[str], per_caption: int = 4):
@@ -280,6 +272,10 @@ class DDGANRecipe(GANRecipe):
         small = dataclasses.replace(self.model_config, z_dim=8, time_dim=8, generator_width=4, discriminator_width=4,
                                     fusion_hidden=8)
         return dataclasses.replace(self, model_config=small, batch_size=4, r1_every=2, data=tiny_data(self.data))
+
+    def network_evaluations(self, options: Any) -> int:
+        """One generator pass per denoising step."""
+        return self.model_config.num_timesteps
 
     def text_to_image(self, generator: "DDGenerator | DDGAN", options: Any = None,
                       device: str = "cpu") -> TextToImage:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..clip import CLIPConfig, contrastive_loss
+from ..clip import CLIPConfig, contrastive_loss, embed_captions
 from ..data import BIRD_GROUPS
 from ..data.augment import augment, batch_generator, to_unit_range
 from ..diffusion import as_denoiser, ddim_sample, get_schedule, gradient_guidance, q_sample
@@ -57,6 +57,10 @@ class JudgeRecipe(Recipe):
 
     def score_fn(self, judge: nn.Module, captions: list[str], device: str):
         raise NotImplementedError
+
+    def network_evaluations(self, options: Any) -> int:
+        """DDIM on the unconditional U-Net, plus the judge's forward and backward pass at every step."""
+        return 2 * options.steps
 
     def text_to_image(self, judge: nn.Module, options: Any = None, device: str = "cpu") -> TextToImage:
         """captions, generator -> images: DDIM on the unconditional U-Net, guided by the judge's gradient, on the
@@ -179,15 +183,13 @@ class NoisyCLIPRecipe(JudgeRecipe):
         return dataclasses.replace(self, model_config=small, batch_size=8, data=tiny_data(self.data))
 
     def score_fn(self, judge, captions, device):
-        from ..metrics.alignment import embed_captions
-
         return clip_score(judge, embed_captions(frozen_clip(device), captions).to(device))
 
     @torch.no_grad()
     def evaluate(self, model, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
         """R-precision of noised test images against clip-birds caption embeddings at several t, then guided
         sampling. At t = 0 it is comparable with clip-birds' own R-precision."""
-        from ..metrics.alignment import embed_captions, r_precision_from_embeddings
+        from ..metrics.alignment import r_precision_from_embeddings
 
         options = self.options(options)
         test = self.data.load("test")

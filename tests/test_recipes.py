@@ -154,3 +154,50 @@ def test_a_variant_offers_only_settings_the_recipe_trains_with(preset, setting):
 def test_a_variant_refuses_unknown_names_and_ill_typed_values(values, message):
     with pytest.raises(ValueError, match=message):
         PRESETS["dfgan-birds32"].variant(values)
+
+
+def test_a_new_family_is_one_recipe_module(monkeypatch):
+    """A toy family (nearest-neighbour "generator": the training image whose caption shares the most words) added
+    as a recipe and a row only: the registry, the CLI's options, compare's plan and costs, the chapters' colours
+    and the zoo's classes all see it, with no other module edited (CONTRIBUTING.md)."""
+    from typing import ClassVar
+
+    from torch import nn
+
+    from t2ilab import cli, compare
+    from t2ilab.recipes import family_colours, knob, sampling_option_names
+    from t2ilab.recipes.base import Recipe
+    from t2ilab.train import TrainConfig
+
+    @dataclasses.dataclass(frozen=True)
+    class NearestSampling:
+        jitter: float = knob(0.0, sweep=(0.0, 0.1))
+
+    class NearestImages(nn.Module):
+        def __init__(self, cfg=None):
+            super().__init__()
+            self.images = nn.Parameter(torch.zeros(4, 3, 32, 32), requires_grad=False)
+
+    @dataclasses.dataclass
+    class NearestRecipe(Recipe):
+        family: ClassVar[str] = "nearest"
+        colour: ClassVar[str] = "tab:purple"
+        model_class: ClassVar[type] = NearestImages
+
+        def text_to_image(self, model, options=None, device="cpu"):
+            options = self.options(options)
+            return lambda captions, g: model.images[torch.zeros(len(captions), dtype=torch.long)]
+
+    recipe = NearestRecipe("nearest-birds32", "the nearest training image", None, TrainConfig(steps=1), 1,
+                           sampling=NearestSampling())
+    monkeypatch.setitem(PRESETS, recipe.name, recipe)
+    assert recipe.name in generators() and family_colours()["nearest"] == "tab:purple"
+    assert sampling_option_names()["jitter"] == ["nearest"]
+    args = cli.build_parser().parse_args(["sample", "a bird", "--model", recipe.name, "--jitter", "0.1"])
+    assert cli._sampling_options(args) == {"jitter": "0.1"}
+    points = compare.plan([recipe.name], n=100, sweep_n=50, slow_n=50)
+    assert [(p.label, p.n) for p in points] == [("defaults", 100), ("defaults", 50), ("jitter=0.1", 50)]
+    assert recipe.network_evaluations(recipe.options({"jitter": "0.1"})) == 1
+    assert f"{NearestImages.__module__}.{NearestImages.__qualname__}" in model_classes()
+    images = recipe.text_to_image(NearestImages())(["a bird", "a red bird"], torch.Generator())
+    assert images.shape == (2, 3, 32, 32)

@@ -33,6 +33,12 @@ def generators() -> list[str]:
     return [name for name, r in PRESETS.items() if r.role in ("generator", "judge")]
 
 
+def family_colours() -> dict[str, str]:
+    """The colour of each family that draws, in the registry's order: what the chapters' plots use, so that a new
+    family is drawn without editing them."""
+    return {r.family: r.colour for r in PRESETS.values() if r.role in ("generator", "judge")}
+
+
 def sampling_option_names() -> dict[str, list[str]]:
     """Every sampling option a preset declares, with the families whose models take it (the CLI's shorthands)."""
     names: dict[str, set[str]] = {}
@@ -49,4 +55,4 @@ def model_classes() -> dict[str, type[nn.Module]]:
 
 
 __all__ = ["Job", "PRESETS", "Recipe", "Role", "TextToImage", "describe_options", "generators", "get_preset",
-           "knob", "model_classes", "option_fields", "parse_options", "sampling_option_names", "sweep_values"]
+           "family_colours", "knob", "model_classes", "option_fields", "parse_options", "sampling_option_names", "sweep_values"]

@@ -22,6 +22,7 @@ from .base import Job, Recipe, TextToImage, frozen_clip, knob, model_device, tin
 @dataclass
 class VQVAERecipe(Recipe):
     family: ClassVar[str] = "autoregressive"
+    colour: ClassVar[str] = "tab:orange"
     role: ClassVar[str] = "tokenizer"
     model_class: ClassVar[type] = VQVAE
 
@@ -194,6 +195,7 @@ class DalleRecipe(Recipe):
     condition_dropout: float = 0.1  # share of captions replaced by the empty caption (for CFG)
 
     family: ClassVar[str] = "autoregressive"
+    colour: ClassVar[str] = "tab:orange"
     role: ClassVar[str] = "generator"
     model_class: ClassVar[type] = DalleGPT
 
@@ -289,6 +291,7 @@ class ClipGenRecipe(Recipe):
     condition_dropout: float = 0.1  # share of images whose embedding is replaced by the null prefix (for CFG)
 
     family: ClassVar[str] = "autoregressive"
+    colour: ClassVar[str] = "tab:orange"
     role: ClassVar[str] = "generator"
     model_class: ClassVar[type] = ClipGenGPT
 

@@ -58,6 +58,7 @@ class Recipe:
     sampling: Any = None  # the default sampling options (a frozen dataclass), None for models that draw nothing
 
     family: ClassVar[str] = ""
+    colour: ClassVar[str] = "tab:gray"  # the family's colour in the chapters' plots
     role: ClassVar[Role] = "generator"
     model_class: ClassVar[type[nn.Module]]
 

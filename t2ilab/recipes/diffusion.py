@@ -45,6 +45,7 @@ class DiffusionRecipe(Recipe):
     min_snr_gamma: float | None = None  # min-SNR-gamma loss weighting (process.min_snr_weights); None: plain loss
 
     family: ClassVar[str] = "diffusion"
+    colour: ClassVar[str] = "tab:blue"
     role: ClassVar[str] = "generator"
     model_class: ClassVar[type] = UNet
 

@@ -66,6 +66,7 @@ class GANRecipe(Recipe):
     discriminator_lr: float = 4e-4
 
     family: ClassVar[str] = "gan"
+    colour: ClassVar[str] = "tab:green"
     role: ClassVar[str] = "generator"
 
     def conditioned_data(self, cfg: TrainConfig):

@@ -43,6 +43,7 @@ class JudgeRecipe(Recipe):
     guided_model: str = "diffusion-uncond-birds32"
 
     family: ClassVar[str] = "diffusion"
+    colour: ClassVar[str] = "tab:blue"
     role: ClassVar[str] = "judge"
 
     def noisy_batch(self, images: torch.Tensor, seed: int, step: int, rank: int):

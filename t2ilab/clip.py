@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .nn import ConvEncoder, TransformerBlock
+from .registry import register_model
 
 
 @dataclass
@@ -93,6 +94,7 @@ class CLIPOutput(NamedTuple):
     accuracy: torch.Tensor  # share of images whose own caption scores highest in the batch
 
 
+@register_model
 class MiniCLIP(nn.Module):
     """Text and image towers trained with the symmetric InfoNCE loss."""
 

@@ -56,6 +56,13 @@ def test_models_that_draw_nothing_say_so(name):
         recipe.options({"steps": "3"})
 
 
+def test_every_presets_model_class_registered_itself_for_the_zoo():
+    from t2ilab.registry import MODEL_CLASSES
+
+    unregistered = sorted(set(model_classes()) - set(MODEL_CLASSES))
+    assert not unregistered, f"model classes without @register_model: {unregistered}"
+
+
 def test_every_preset_has_a_family_a_role_and_a_registered_class():
     for name, recipe in PRESETS.items():
         assert recipe.family and recipe.role in ROLES, name
@@ -199,5 +206,10 @@ def test_a_new_family_is_one_recipe_module(monkeypatch):
     assert [(p.label, p.n) for p in points] == [("defaults", 100), ("defaults", 50), ("jitter=0.1", 50)]
     assert recipe.network_evaluations(recipe.options({"jitter": "0.1"})) == 1
     assert f"{NearestImages.__module__}.{NearestImages.__qualname__}" in model_classes()
+    from t2ilab.registry import MODEL_CLASSES, dotted_name, register_model
+
+    monkeypatch.setitem(MODEL_CLASSES, dotted_name(NearestImages), None)  # the registration is undone afterwards
+    register_model(NearestImages)  # what the decorator on a model class does
+    assert zoo._class(dotted_name(NearestImages), recipe.name) is NearestImages
     images = recipe.text_to_image(NearestImages())(["a bird", "a red bird"], torch.Generator())
     assert images.shape == (2, 3, 32, 32)

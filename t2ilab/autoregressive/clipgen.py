@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from ..registry import register_model
 from .gpt import GPT, GPTConfig, sample_with_cache, sample_without_cache
 
 
@@ -41,6 +42,7 @@ class ClipGenConfig:
     condition_noise: float = 0.3  # std of the noise added to the unit image embedding in training (0: none)
 
 
+@register_model
 class ClipGenGPT(nn.Module):
     """(unit CLIP embedding (B, E), image codes (B, N)) -> next-image-token logits (B, N, V)."""
 

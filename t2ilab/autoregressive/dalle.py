@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..registry import register_model
 from .gpt import GPT, GPTConfig, sample_with_cache, sample_without_cache
 
 
@@ -86,6 +87,7 @@ def encode_captions(tokenizer, captions: list[str], length: int, bos_id: int = 2
     return torch.tensor(rows, dtype=torch.long)
 
 
+@register_model
 class DalleGPT(nn.Module):
     """(caption ids (B, L), image codes (B, N)) -> next-token logits for both parts."""
 

@@ -26,6 +26,7 @@ from einops import rearrange
 from torch import nn
 
 from ..nn import Downsample, ResBlock, Upsample, group_norm
+from ..registry import register_model
 
 
 class Quantized(NamedTuple):
@@ -141,6 +142,7 @@ class VQVAEOutput(NamedTuple):
     used_share: torch.Tensor
 
 
+@register_model
 class VQVAE(nn.Module):
     """Images (B, 3, H, W) in [-1, 1] <-> code ids (B, h, w), h = H / 2**len(channels).
 

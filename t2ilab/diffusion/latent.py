@@ -29,6 +29,7 @@ from typing import NamedTuple
 import torch
 from einops import rearrange, einsum
 
+from ..registry import register_model
 from .unet import UNet, UNetConfig
 
 
@@ -71,6 +72,7 @@ class LatentUNetConfig(UNetConfig):
     autoencoder_channels: int = 64  # C of the autoencoder's latents; in_channels is the k coordinates diffused
 
 
+@register_model
 class LatentUNet(UNet):
     """A U-Net that denoises k latent coordinates on the autoencoder's grid, with the fitted `LatentMap` as
     buffers, so that a released model carries the map in its weights file."""

@@ -25,6 +25,7 @@ from torch import nn
 from ..data.attributes import BIRD_GROUPS
 from ..data.captions import parse_attributes
 from ..nn import ConvEncoder, timestep_embedding
+from ..registry import register_model
 from .guidance import ScoreFn
 
 
@@ -61,6 +62,7 @@ class NoisyClassifierConfig:
     schedule: str = "linear"  # the schedule of the diffusion model it guides (t means the same noise level)
 
 
+@register_model
 class NoisyAttributeClassifier(nn.Module):
     """p(attribute value | x_t, t) for every attribute group of `BIRD_GROUPS`."""
 
@@ -120,6 +122,7 @@ class NoisyCLIPConfig:
     schedule: str = "linear"
 
 
+@register_model
 class NoisyImageTower(nn.Module):
     """(x_t, t) -> unit embedding (B, embed_dim) in the space of clip-birds' (frozen) text tower."""
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..nn import CrossAttention, Downsample, ResBlock, SelfAttention, Upsample, timestep_embedding
 from ..nn.blocks import group_norm
+from ..registry import register_model
 
 
 class TextCondition(NamedTuple):
@@ -80,6 +81,7 @@ class SpatialCrossAttention(nn.Module):
         return rearrange(y, "b (h w) c -> b c h w", h=h)
 
 
+@register_model
 class UNet(nn.Module):
     """eps_theta(x_t, t[, text]) or v_theta: (B, C, H, W), (B,) -> (B, C, H, W); `as_denoiser` turns it into noise."""
 

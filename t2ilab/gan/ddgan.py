@@ -29,6 +29,7 @@ from torch import nn
 from ..diffusion.process import extract, q_posterior
 from ..diffusion.schedules import Schedule, make_schedule
 from ..nn import timestep_embedding
+from ..registry import register_model
 from .dfgan import DownBlock, FusionBlock
 
 
@@ -75,6 +76,7 @@ def ddgan_schedule(num_timesteps: int = 4, beta_min: float = 0.1, beta_max: floa
     return make_schedule(1 - alpha_bar[1:] / alpha_bar[:-1])
 
 
+@register_model
 class DDGenerator(nn.Module):
     """G(x_t, z, t, s) -> predicted x_0 in [-1, 1]: (B, 3, S, S), (B, z_dim), (B,), (B, sentence_dim)."""
 

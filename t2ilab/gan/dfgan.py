@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..registry import register_model
+
 
 @dataclass
 class DFGANConfig:
@@ -89,6 +91,7 @@ class UpBlock(nn.Module):
         return self.shortcut(x) + h
 
 
+@register_model
 class DFGenerator(nn.Module):
     """G(z, s): noise (B, z_dim) and sentence embeddings (B, sentence_dim) -> images (B, 3, S, S) in [-1, 1]."""
 

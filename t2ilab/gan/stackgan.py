@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..registry import register_model
+
 
 @dataclass
 class StackGANConfig:
@@ -95,6 +97,7 @@ class GeneratorOutput(NamedTuple):
     logvar: torch.Tensor
 
 
+@register_model
 class StackGenerator(nn.Module):
     """G(z, s) -> images at image_size / 4, / 2 and / 1, and CA's mean and log-variance (for the KL term)."""
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..data.attributes import BIRD_GROUPS, NUISANCE_GROUPS
 from ..nn import ConvEncoder
+from ..registry import register_model
 
 
 @dataclass
@@ -55,6 +56,7 @@ class EvaluatorOutput(NamedTuple):
     nuisance_logits: dict[str, torch.Tensor]  # nuisance group -> (B, values)
 
 
+@register_model
 class BirdEvaluator(nn.Module):
     """Images (B, 3, image_size, image_size) in [-1, 1] -> features and species/attribute logits."""
 

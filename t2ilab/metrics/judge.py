@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..data.attributes import BIRD_GROUPS
+from ..registry import register_model
 
 
 @dataclass
@@ -35,6 +36,7 @@ class AttributeJudgeConfig:
     dropout: float = 0.3
 
 
+@register_model
 class AttributeJudge(nn.Module):
     """Images (B, 3, S, S) in [-1, 1] -> attribute logits per group."""
 

@@ -49,10 +49,11 @@ def sampling_option_names() -> dict[str, list[str]]:
 
 
 def model_classes() -> dict[str, type[nn.Module]]:
-    """The model classes a model card may name, by their dotted path: the only classes the zoo will build."""
+    """The presets' model classes by dotted path (each registers itself for the zoo where it is defined)."""
     classes = {r.model_class for r in PRESETS.values()}
     return {f"{c.__module__}.{c.__qualname__}": c for c in classes}
 
 
 __all__ = ["Job", "PRESETS", "Recipe", "Role", "TextToImage", "describe_options", "generators", "get_preset",
-           "family_colours", "knob", "model_classes", "option_fields", "parse_options", "sampling_option_names", "sweep_values"]
+           "family_colours", "knob", "model_classes", "option_fields", "parse_options", "sampling_option_names",
+           "sweep_values"]

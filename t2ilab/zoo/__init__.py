@@ -8,7 +8,7 @@ are checked on load. The split helps because a trained network's high bytes (sig
 A card records what a reader needs to trust and reproduce the weights: the family and role of the model, the
 class and its config, the exact `t2ilab train` command, the commit, wall time, machine, steps, the sha256 of the
 weights file, and the metrics `t2ilab evaluate` measured (with N and seed). `load(name)` checks the sha256 before
-reading a byte of weights, and builds only classes the preset registry names (`t2ilab.recipes.model_classes`).
+reading a byte of weights, and builds only model classes that registered themselves (`t2ilab.registry`).
 
 Metrics follow one schema for every card: a protocol evaluation (generator or judge) has the keys of
 `metrics.EvalResult`, plus `generator` (the released model that drew the images), `sampling` (the options it drew
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import lzma
 import os
@@ -30,6 +31,8 @@ import torch
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from torch import nn
+
+from ..registry import MODEL_CLASSES
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -99,14 +102,18 @@ def load_card(name: str) -> dict[str, Any]:
 
 
 def _class(dotted: str, card_name: str) -> type:
-    """The model class a card names, looked up in the preset registry (never imported from the card's text)."""
-    from ..recipes import model_classes
-
-    classes = model_classes()
-    if dotted not in classes:
+    """The model class a card names: one that registered itself with `registry.register_model`. Its module is
+    imported first when it is one of t2ilab's own (never code from outside the package, never the zoo's folder)."""
+    module = dotted.rpartition(".")[0]
+    if dotted not in MODEL_CLASSES and module.startswith("t2ilab.") and not module.startswith("t2ilab.zoo"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+    if dotted not in MODEL_CLASSES:
         raise ZooError(f"{card_name}.json names class {dotted!r}, which is not a t2ilab model class; "
-                       f"known: {sorted(classes)}")
-    return classes[dotted]
+                       f"known: {sorted(MODEL_CLASSES)}")
+    return MODEL_CLASSES[dotted]
 
 
 REQUIRED_FIELDS = {"class": str, "config": dict, "weights": str, "sha256": str}

@@ -10,11 +10,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-from .errors import UsageError, check_device
+from .errors import UsageError, check_device, check_seed
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -41,6 +42,7 @@ def _train(args: argparse.Namespace) -> int:
     import shlex
 
     from . import release, zoo
+    from .metrics.protocol import warn_if_judges_disagree
     from .nn import count_parameters
     from .train import distributed_context, train
 
@@ -48,8 +50,8 @@ def _train(args: argparse.Namespace) -> int:
     for flag in ("steps", "checkpoint_every"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
-    if args.eval_n is not None and args.eval_n < 1:
-        raise UsageError(f"--eval-n must be at least 1, got {args.eval_n}")
+    if args.eval_n is not None:
+        _check_n("--eval-n", args.eval_n, preset)
     check_device(args.device)
     if args.release and args.preset in zoo.available() and not args.replace:
         raise UsageError(f"{args.preset} is already released ({zoo.weights_dir() / args.preset}.json); pass --replace "
@@ -94,7 +96,7 @@ def _train(args: argparse.Namespace) -> int:
                                   commits=commits, device=args.device, world=world)
         path = zoo.release(preset.name, final.cpu(), card)
         print(f"  released {path} ({path.stat().st_size / 1e6:.1f} MB)\n  metrics: {_short(metrics)}")
-        _flag_judges(metrics)
+        warn_if_judges_disagree(metrics)
     return 0
 
 
@@ -102,6 +104,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     import json
 
     from . import release, zoo
+    from .metrics.protocol import warn_if_judges_disagree
     from .nn import count_parameters
 
     preset = _preset(args.name)
@@ -112,20 +115,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     check_device(args.device)
     if args.n is not None:
-        from .data.synthbirds import TEST_IMAGES
-        from .metrics.protocol import MIN_N
-
-        smallest = MIN_N if preset.role in ("generator", "judge") else 1  # k-NN metrics need a few neighbours
-        if not smallest <= args.n <= TEST_IMAGES:
-            raise UsageError(f"--n must be between {smallest} and {TEST_IMAGES} (the test split) for {args.name}, "
-                             f"got {args.n}")
-    if not 0 <= args.seed < 2 ** 32:
-        raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {args.seed}")
+        _check_n("--n", args.n, preset)
+    check_seed(args.seed)
+    if args.write and not os.access(zoo.weights_dir(), os.W_OK):
+        raise UsageError(f"--write: cannot write the model card in {zoo.weights_dir()} (the folder is read-only)")
     card = zoo.load_card(args.name)
     model = zoo.load(args.name, device=args.device)
     metrics = preset.evaluate(model, n=args.n, seed=args.seed, options=options)
     print(json.dumps(metrics, indent=2))
-    _flag_judges(metrics)
+    warn_if_judges_disagree(metrics)
     if args.write:
         # the card's main metrics are the protocol's: default options at the default N (or the N they were
         # measured at); other options or another N are a variant, kept beside them under a label naming its settings
@@ -142,14 +140,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flag_judges(metrics: dict) -> None:
-    """Say so, on stderr, when the evaluator and the second attribute judge disagree by more than a few points."""
-    from .metrics.protocol import judges_disagree
+def _check_n(flag: str, n: int, preset) -> None:
+    """N test items to measure on: at least a few for the k-NN metrics of models that draw, at most the test split."""
+    from .data.synthbirds import TEST_IMAGES
+    from .metrics.protocol import MIN_N
 
-    for split, values in (("seen", metrics), ("unseen", metrics.get("unseen") or {})):
-        warning = judges_disagree(values) if values else None
-        if warning:
-            print(f"WARNING ({split} split): {warning}", file=sys.stderr)
+    smallest = MIN_N if preset.role in ("generator", "judge") else 1
+    if not smallest <= n <= TEST_IMAGES:
+        raise UsageError(f"{flag} must be between {smallest} and {TEST_IMAGES} (the test split) for {preset.name}, "
+                         f"got {n}")
 
 
 def _sampling_options(args: argparse.Namespace) -> dict[str, str]:
@@ -167,6 +166,7 @@ def _sampling_options(args: argparse.Namespace) -> dict[str, str]:
 
 
 OPTION_PREFIX = "option_"
+MAX_DRAWN = 512  # images one `t2ilab sample` may draw at once (n x rerank): a bound on its memory
 
 
 def _add_option_shorthands(parser: argparse.ArgumentParser) -> None:
@@ -211,6 +211,7 @@ def _sample(args: argparse.Namespace) -> int:
     prompt = check_prompt(args.prompt)
     if not 1 <= args.n <= 256:
         raise UsageError(f"--n must be between 1 and 256 images, got {args.n}")
+    check_seed(args.seed)
     out = check_output(Path(args.output))
     check_device(args.device)
     recipe = PRESETS[args.model]
@@ -219,6 +220,10 @@ def _sample(args: argparse.Namespace) -> int:
         options = recipe.options(given)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    drawn = args.n * getattr(options, "rerank", 1)
+    if drawn > MAX_DRAWN:
+        raise UsageError(f"--n {args.n} with rerank={options.rerank} draws {drawn} images; at most {MAX_DRAWN} at "
+                         f"once (lower --n or rerank)")
     model = zoo.load(args.model, device=args.device)
     try:
         draw = recipe.text_to_image(model, options, args.device)
@@ -226,6 +231,9 @@ def _sample(args: argparse.Namespace) -> int:
             images = draw([prompt] * args.n, torch.Generator().manual_seed(args.seed))
     except ValueError as err:  # a prompt the model's own tokenizer cannot read
         raise UsageError(str(err)) from None
+    if not torch.isfinite(images).all():
+        raise UsageError(f"{args.model} drew non-finite values with these options "
+                         f"({describe_options(options)}): try a smaller guidance scale; nothing was written")
     settings = {"model": args.model, "prompt": prompt, "seed": args.seed, "n": args.n,
                 "options": dataclasses.asdict(options)}
     save_grid(images, out, prompt, settings)
@@ -240,7 +248,12 @@ def _compare(args: argparse.Namespace) -> int:
     from .data.synthbirds import TEST_IMAGES
     from .metrics.protocol import MIN_N
 
-    models = [m for group in args.models or [] for m in group.split(",") if m]
+    models = [m.strip() for group in args.models or [] for m in group.split(",") if m.strip()]
+    if args.models is not None and not models:
+        raise UsageError(f"--models names no model (got {', '.join(map(repr, args.models))}); leave it out to "
+                         f"compare every released generator")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out must be a folder; {args.out} is a file")
     for name in models:
         if _preset(name).role not in ("generator", "judge"):
             raise UsageError(f"{name} is a {_preset(name).role}, not a generator; compare draws images")
@@ -249,8 +262,7 @@ def _compare(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} must be between {MIN_N} and {TEST_IMAGES} (the test split), got {value}")
     if args.threads is not None and not 1 <= args.threads <= 512:
         raise UsageError(f"--threads must be between 1 and 512, got {args.threads}")
-    if not 0 <= args.seed < 2 ** 32:
-        raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {args.seed}")
+    check_seed(args.seed)
     check_device(args.device)
     result = compare.run(models or None, n=args.n, sweep_n=args.sweep_n, slow_n=args.slow_n, seed=args.seed,
                          threads=args.threads, device=args.device, cache_dir=args.cache_dir, sweeps=args.sweeps,

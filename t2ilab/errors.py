@@ -6,6 +6,11 @@ class UsageError(Exception):
     """A bad command line or a request that cannot be met: printed as one line, exit code 2."""
 
 
+def check_seed(seed: int) -> None:
+    if not 0 <= seed < 2 ** 32:
+        raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {seed}")
+
+
 def check_device(device: str) -> None:
     """A one-line error before anything is loaded, for a device this machine does not have."""
     import torch

@@ -43,6 +43,8 @@ def check_prompt(prompt: str) -> str:
 
 def check_output(out: Path) -> Path:
     """A PNG path this process can write, or a one-line error saying why not."""
+    if out.is_dir():
+        raise UsageError(f"{out} is a folder; give a .png file name")
     if not out.parent.is_dir():
         raise UsageError(f"the folder of {out} does not exist")
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):

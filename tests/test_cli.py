@@ -1,4 +1,6 @@
 """The `t2ilab` command line: data, train (a couple of steps, resumable), zoo list, errors."""
+import os
+
 import pytest
 
 from t2ilab.cli import main
@@ -91,8 +93,10 @@ def test_variant_labels_name_settings_as_parsed_and_the_generated_count():
     from t2ilab.recipes import get_preset
 
     text = get_preset("diffusion-text-birds32")
-    given = {"steps": "25", "sampler": "ddpm"}
-    assert variant_label(given, text.options(given), {"n": 500}) == "sampler=ddpm-steps=25-n=500"
+    given = {"steps": "50", "guidance_scale": "6"}
+    assert variant_label(given, text.options(given), {"n": 500}) == "guidance_scale=6.0-steps=50-n=500"
+    given = {"sampler": "ddpm"}
+    assert variant_label(given, text.options(given), {"n": 500}) == "sampler=ddpm-n=500"  # the card's label
     judge = get_preset("noisy-classifier-birds32")
     assert variant_label({"guidance_scale": "3"}, judge.options({"guidance_scale": "3"}), {"n": 300}) == \
         "guidance_scale=3.0-n=300"  # the label the card's sweep already uses
@@ -177,6 +181,13 @@ def test_sample_writes_a_grid_with_its_settings(tmp_path):
     (["a bird", "--model", "diffusion-text-birds32", "-o", "/no/such/folder/b.png"], "folder of /no/such/folder/b.png"),
     (["a bird", "--model", "diffusion-uncond-birds32", "--temperature", "0.5"], "unknown sampling option 'temperature'"),
     (["a bird " * 30, "--model", "diffusion-text-birds32", "--steps", "1"], "reads at most 38"),
+    (["a bird", "--model", "dalle-birds32", "--set", "rerank=1000000"], "rerank must be between 1 and 16"),
+    (["a bird", "--model", "dalle-birds32", "--n", "256", "--rerank", "4"], "draws 1024 images; at most 512"),
+    (["a bird", "--model", "diffusion-text-birds32", "--sampler", "ddpm", "--steps", "5"],
+     "ddpm sampler takes all 1000 steps.*steps=5 is for the ddim"),
+    (["a bird", "--model", "diffusion-text-birds32", "--steps", "5000"], "steps must be between 1 and 1000"),
+    (["a bird", "--model", "diffusion-text-birds32", "--seed", str(2 ** 70)], "--seed must be between 0 and 2\\*\\*32"),
+    (["a bird", "--model", "diffusion-text-birds32", "-o", "/tmp"], "/tmp is a folder"),
 ])
 def test_sample_refuses_bad_prompts_and_paths_in_one_line(argv, expected, capsys, tmp_path):
     import re
@@ -190,3 +201,60 @@ def test_sample_list_names_models_and_words(capsys):
     assert main(["sample", "--list"]) == 0
     out = capsys.readouterr().out
     assert "diffusion-text-birds32" in out and "guidance_scale (float, default 3.0)" in out and " crimson " in out
+
+
+def test_ddpm_options_record_the_steps_that_run():
+    from t2ilab.recipes import get_preset
+
+    options = get_preset("diffusion-text-birds32").options({"sampler": "ddpm"})
+    assert options.steps == 1000  # what the PNG's metadata and the card then say
+
+
+def test_a_guidance_scale_that_overflows_is_an_error_not_a_nan_picture(tmp_path, capsys):
+    out = tmp_path / "b.png"
+    err = exit_message(["sample", "a bird with a red crown", "--model", "diffusion-text-birds32", "--n", "1",
+                        "--steps", "3", "--guidance-scale", "1e308", "-o", str(out)], capsys)
+    assert "non-finite values" in err and not out.exists()
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["compare", "--models", ",,,"], "--models names no model"),
+    (["train", "dfgan-birds32", "--release", "--replace", "--eval-n", "2"], "--eval-n must be between 10 and 5794"),
+    (["train", "dfgan-birds32", "--release", "--replace", "--eval-n", "100000"], "--eval-n must be between"),
+])
+def test_checkable_arguments_are_refused_before_any_work(argv, expected, capsys):
+    assert expected in exit_message(argv, capsys)
+
+
+def test_compare_out_must_be_a_folder_and_write_needs_a_writable_zoo(tmp_path, monkeypatch, capsys):
+    import shutil
+    import stat
+
+    from t2ilab import zoo
+
+    file = tmp_path / "file"
+    file.write_text("")
+    assert "--out must be a folder" in exit_message(["compare", "--models", "dfgan-birds32", "--out", str(file)],
+                                                     capsys)
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    for suffix in (".json", ".safetensors.xz"):
+        shutil.copy(zoo.WEIGHTS_DIR / f"dfgan-birds32{suffix}", folder)
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    monkeypatch.setenv("T2ILAB_ZOO", str(folder))
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("root can write anywhere")
+        err = exit_message(["evaluate", "dfgan-birds32", "--n", "10", "--write"], capsys)
+        assert "read-only" in err
+    finally:
+        folder.chmod(stat.S_IRWXU)
+
+
+def test_a_missing_zoo_folder_and_a_damaged_card_are_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("T2ILAB_ZOO", str(tmp_path / "nowhere"))
+    err = exit_message(["sample", "a bird", "--model", "dfgan-birds32"], capsys)
+    assert f"the zoo folder {tmp_path / 'nowhere'} does not exist ($T2ILAB_ZOO points there)" in err
+    monkeypatch.setenv("T2ILAB_ZOO", str(tmp_path))
+    (tmp_path / "dfgan-birds32.json").write_text("{not json")
+    assert "is not valid JSON" in exit_message(["evaluate", "dfgan-birds32", "--n", "10"], capsys)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -240,6 +241,14 @@ def judges_disagree(metrics: dict) -> str | None:
         return None
     return (f"the judges disagree: attribute accuracy {metrics['attribute_accuracy']:.1%} by {EVALUATOR} but "
             f"{metrics['judge_attribute_accuracy']:.1%} by {SECOND_JUDGE} ({100 * gap:+.1f} points); read both")
+
+
+def warn_if_judges_disagree(metrics: dict) -> None:
+    """Say so, on stderr, when the two judges disagree on either split (`judges_disagree`)."""
+    for split, values in (("seen", metrics), ("unseen", metrics.get("unseen") or {})):
+        warning = judges_disagree(values) if values else None
+        if warning:
+            print(f"WARNING ({split} split): {warning}", file=sys.stderr)
 
 
 def alignment_r_precision(images: torch.Tensor, reference: Reference, judges: Judges, seed: int = 0) -> RPrecision:

@@ -96,6 +96,9 @@ PRESETS = [
 # Strategy 1: caption tokens then image tokens (DALL-E, CogView)
 # --------------------------------------------------------------------------------------------------------------
 
+MAX_RERANK = 16  # images drawn per caption for reranking: a bound on sampling's time and memory
+
+
 @dataclass(frozen=True)
 class TokenSampling:
     """How a token generator draws: temperature (0 = greedy), top-k (0 = all), nucleus p (1 = all), the
@@ -115,8 +118,8 @@ class TokenSampling:
             raise ValueError(f"top_k must be >= 0 (0 keeps every token), got {self.top_k}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.rerank < 1:
-            raise ValueError(f"rerank must be at least 1, got {self.rerank}")
+        if not 1 <= self.rerank <= MAX_RERANK:
+            raise ValueError(f"rerank must be between 1 and {MAX_RERANK} images per caption, got {self.rerank}")
 
 
 def token_evaluations(model_config: Any, options: TokenSampling) -> int:

@@ -28,8 +28,8 @@ class DiffusionSampling:
     steps: int = knob(25, sweep=(10, 25, 50, 1000))  # DDIM steps; DDPM always takes every step of the schedule
 
     def check(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if not 1 <= self.steps <= DDPM_STEPS:
+            raise ValueError(f"steps must be between 1 and {DDPM_STEPS} (the schedule's length), got {self.steps}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,17 @@ class DiffusionRecipe(Recipe):
                                   min_snr_gamma=gamma), {}
 
         return step_fn
+
+    def options(self, values: Any = None) -> Any:
+        """As `Recipe.options`; DDPM takes every step of the schedule, so its options say so (steps = T), and a
+        steps value given with it is refused rather than ignored."""
+        options = super().options(values)
+        if options is not None and options.sampler == "ddpm" and options.steps != DDPM_STEPS:
+            if isinstance(values, dict) and "steps" in values:
+                raise ValueError(f"the ddpm sampler takes all {DDPM_STEPS} steps of the schedule; steps="
+                                 f"{values['steps']} is for the ddim sampler")
+            options = dataclasses.replace(options, steps=DDPM_STEPS)
+        return options
 
     def tiny(self) -> "DiffusionRecipe":
         small = dataclasses.replace(self.model_config, channels=(8, 16, 16), time_dim=32, attention_heads=2)

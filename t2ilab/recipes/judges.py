@@ -32,8 +32,8 @@ class JudgeSampling:
     guidance_scale: float = 1.0
 
     def check(self) -> None:
-        if self.steps < 1:
-            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if not 1 <= self.steps <= 1000:
+            raise ValueError(f"steps must be between 1 and 1000 (the schedule's length), got {self.steps}")
 
 
 @dataclass

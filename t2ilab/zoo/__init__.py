@@ -32,13 +32,14 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from torch import nn
 
+from ..errors import UsageError
 from ..registry import MODEL_CLASSES
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
-class ZooError(RuntimeError):
-    """A released model is missing, damaged or inconsistent with its card."""
+class ZooError(UsageError, RuntimeError):
+    """A released model is missing, damaged or inconsistent with its card (the CLI prints it as one line)."""
 
 
 def weights_dir() -> Path:
@@ -88,7 +89,11 @@ def unpack_bytes(packed: bytes, limit: int = MAX_UNPACKED_BYTES) -> bytes:
 
 def available() -> list[str]:
     """Names of the released models (those with a card)."""
-    return sorted(p.stem for p in weights_dir().glob("*.json"))
+    folder = weights_dir()
+    if not folder.is_dir():
+        raise ZooError(f"the zoo folder {folder} does not exist"
+                       + (" ($T2ILAB_ZOO points there)" if "T2ILAB_ZOO" in os.environ else ""))
+    return sorted(p.stem for p in folder.glob("*.json"))
 
 
 def load_card(name: str) -> dict[str, Any]:

@@ -119,23 +119,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_seed(args.seed)
     if args.write and not os.access(zoo.weights_dir(), os.W_OK):
         raise UsageError(f"--write: cannot write the model card in {zoo.weights_dir()} (the folder is read-only)")
-    card = zoo.load_card(args.name)
+    zoo.load_card(args.name)  # a missing or damaged card fails before any work
     model = zoo.load(args.name, device=args.device)
     metrics = preset.evaluate(model, n=args.n, seed=args.seed, options=options)
     print(json.dumps(metrics, indent=2))
     warn_if_judges_disagree(metrics)
     if args.write:
-        # the card's main metrics are the protocol's: default options at the default N (or the N they were
-        # measured at); other options or another N are a variant, kept beside them under a label naming its settings
-        main_n = card.get("metrics", {}).get("n")
-        if given or (args.n is not None and main_n not in (None, args.n)):
-            card.setdefault("evaluations", {})[release.variant_label(given, options, metrics)] = metrics
-        else:
-            card["metrics"] = metrics
-        card["parameters"] = count_parameters(model)
-        card.setdefault("family", preset.family)
-        card.setdefault("role", preset.role)
-        zoo.write_card(args.name, card)
+        def record(card: dict) -> None:
+            """Main metrics (default options, the card's N) or a labelled variant, on the card as it is now."""
+            main_n = card.get("metrics", {}).get("n")
+            if given or (args.n is not None and main_n not in (None, args.n)):
+                card.setdefault("evaluations", {})[release.variant_label(given, options, metrics)] = metrics
+            else:
+                card["metrics"] = metrics
+            card.update(parameters=count_parameters(model), family=card.get("family", preset.family),
+                        role=card.get("role", preset.role))
+
+        zoo.update_card(args.name, record)
         print(f"updated {args.name}.json")
     return 0
 

@@ -258,3 +258,26 @@ def test_a_missing_zoo_folder_and_a_damaged_card_are_one_line(tmp_path, monkeypa
     monkeypatch.setenv("T2ILAB_ZOO", str(tmp_path))
     (tmp_path / "dfgan-birds32.json").write_text("{not json")
     assert "is not valid JSON" in exit_message(["evaluate", "dfgan-birds32", "--n", "10"], capsys)
+
+
+def test_a_result_written_while_an_evaluation_ran_is_kept(tmp_path, monkeypatch, capsys):
+    """Two `evaluate --write` at once: the one that finishes last must not drop the other's result."""
+    import json
+    import shutil
+
+    from t2ilab import zoo
+    from t2ilab.recipes import PRESETS
+
+    for suffix in (".json", ".safetensors.xz"):
+        shutil.copy(zoo.WEIGHTS_DIR / f"dfgan-birds32{suffix}", tmp_path)
+    monkeypatch.setenv("T2ILAB_ZOO", str(tmp_path))
+    recipe = PRESETS["dfgan-birds32"]
+
+    def evaluate(model, n=None, seed=0, options=None):  # meanwhile, another process writes its variant
+        zoo.update_card("dfgan-birds32", lambda card: card.setdefault("evaluations", {}).update(other={"n": 1}))
+        return {"n": n, "attribute_accuracy": 0.5}
+
+    monkeypatch.setattr(type(recipe), "evaluate", lambda self, *a, **k: evaluate(*a, **k))
+    assert main(["evaluate", "dfgan-birds32", "--n", "20", "--truncation", "0.5", "--write"]) == 0
+    card = json.loads((tmp_path / "dfgan-birds32.json").read_text())
+    assert {"other", "truncation=0.5-n=20"} <= set(card["evaluations"])

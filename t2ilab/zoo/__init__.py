@@ -24,6 +24,7 @@ import lzma
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -302,6 +303,21 @@ def write_card(name: str, card: dict[str, Any]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def update_card(name: str, change: Callable[[dict[str, Any]], None]) -> Path:
+    """Re-read a card under an exclusive lock, apply `change` to it and write it back atomically: two evaluations
+    that write the same card at once each keep the other's result (on systems with `fcntl`; elsewhere unlocked)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        fcntl = None
+    with open(weights_dir() / f".{name}.json.lock", "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        card = load_card(name)
+        change(card)
+        return write_card(name, card)
 
 
 def table() -> str:

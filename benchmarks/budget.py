@@ -28,6 +28,8 @@ from pathlib import Path
 
 from t2ilab.release import variant_label
 from t2ilab.compare import log_fit
+from t2ilab.data.synthbirds import TEST_IMAGES
+from t2ilab.metrics.protocol import MIN_N
 from t2ilab.recipes import PRESETS, generators
 from t2ilab.train import train
 from t2ilab.zoo import available, git_commit, load_card, machine_description
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if any(s < 1 for s in args.steps):
         parser.error("--steps must be positive")
+    if not MIN_N <= args.n <= TEST_IMAGES:
+        parser.error(f"--n must be between {MIN_N} and {TEST_IMAGES} (the test split), got {args.n}")
     given, varied = _pairs(parser, "--set", args.set), _pairs(parser, "--vary", args.vary)
     try:
         recipe = PRESETS[args.preset].variant(varied)

@@ -229,3 +229,8 @@ def test_a_lever_is_paired_with_the_plain_run_at_the_same_steps_and_judged_again
                                  "recall 0.50 -> 0.01")  # a lever that wrecks realism is not "within noise"
     with pytest.raises(ValueError, match="plain record"):
         compare.lever_effects(lever, plain)
+
+
+def test_budget_curves_name_a_missing_records_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="T2ILAB_RESULTS"):
+        compare.budget_curves(tmp_path / "nowhere")

@@ -157,6 +157,10 @@ def test_a_variant_offers_only_settings_the_recipe_trains_with(preset, setting):
     ({"generator_width": "2.5"}, "must be int"),
     ({"name": "other"}, "not a setting"),  # identity fields are not levers
     ({"warp_speed": 9}, "settable: batch_size"),  # the error lists what can be set
+    ({"batch_size": "0"}, "batch_size must be positive \\(the preset's is 64\\)"),  # before minutes of work
+    ({"generator_width": "0"}, "generator_width must be positive"),
+    ({"gp_every": "0"}, "gp_every must be positive"),
+    ({"image_size": "33"}, "image_size is the data's"),
 ])
 def test_a_variant_refuses_unknown_names_and_ill_typed_values(values, message):
     with pytest.raises(ValueError, match=message):

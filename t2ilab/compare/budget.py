@@ -159,6 +159,9 @@ def budget_curves(folder: str | os.PathLike | None = None) -> dict[str, BudgetCu
     from .. import zoo
 
     folder = Path(folder) if folder else zoo.results_dir()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder of benchmark records at {folder} (set $T2ILAB_RESULTS to a copy of the "
+                                f"repository's benchmarks/results)")
     curves = {}
     for path in sorted(folder.glob("budget_*.json")):
         name = path.stem.removeprefix("budget_")

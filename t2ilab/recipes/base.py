@@ -100,6 +100,8 @@ class Recipe:
         model = settable_fields(self.model_config)
         changes: dict[str, dict[str, Any]] = {"recipe": {}, "model": {}}
         for name, raw in values.items():
+            if name == "image_size":
+                raise ValueError(f"image_size is the data's (the preset's DataConfig), not a lever of {self.name}")
             if name in own:
                 changes["recipe"][name] = _convert(raw, own[name], name, self.name, "setting")
             elif name in model:
@@ -107,6 +109,11 @@ class Recipe:
             else:
                 raise ValueError(f"{name!r} is not a setting of {self.name}; settable: "
                                  f"{', '.join(sorted(own))}; model: {', '.join(sorted(model))}")
+        for kind, target in (("recipe", self), ("model", self.model_config)):
+            for name, value in changes[kind].items():  # a count, width, rate or period that is positive stays so
+                default = getattr(target, name)
+                if isinstance(default, (int, float)) and not isinstance(default, bool) and default > 0 >= value:
+                    raise ValueError(f"{name} must be positive (the preset's is {default}), got {value}")
         return dataclasses.replace(self, model_config=dataclasses.replace(self.model_config, **changes["model"]),
                                    **changes["recipe"])
 

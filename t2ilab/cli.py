@@ -234,8 +234,8 @@ def _sample(args: argparse.Namespace) -> int:
     if not torch.isfinite(images).all():
         raise UsageError(f"{args.model} drew non-finite values with these options "
                          f"({describe_options(options)}): try a smaller guidance scale; nothing was written")
-    settings = {"model": args.model, "prompt": prompt, "seed": args.seed, "n": args.n,
-                "options": dataclasses.asdict(options)}
+    settings = {"model": args.model, "prompt": prompt, "prompt_read": recipe.reads_captions, "seed": args.seed,
+                "n": args.n, "options": dataclasses.asdict(options)}
     save_grid(images, out, prompt, settings)
     print(f"wrote {out} ({args.n} images of {args.model}, seed {args.seed})")
     return 0

@@ -6,6 +6,7 @@ import difflib
 import json
 import os
 import re
+import sys
 import textwrap
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def check_output(out: Path) -> Path:
 
 
 def save_grid(images, path: Path, prompt: str, settings: dict) -> None:
-    """A PNG grid of the images with the prompt as its title; settings in the PNG's text metadata."""
+    """A PNG grid of the images with the prompt as its title (or, for a model that does not read captions, a title
+    and a note on stderr that say so); settings in the PNG's text metadata."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,7 +71,12 @@ def save_grid(images, path: Path, prompt: str, settings: dict) -> None:
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * ncol), 1.1 * ((len(images) + ncol - 1) // ncol) + 0.7))
     ax.imshow(grid, interpolation="nearest")
     ax.set_axis_off()
-    ax.set_title("\n".join(textwrap.wrap(prompt, 60)) + f"\n{settings['model']}", fontsize=9)
+    if settings.get("prompt_read", True):
+        title = "\n".join(textwrap.wrap(prompt, 60)) + f"\n{settings['model']}"
+    else:
+        title = f"{settings['model']}: unconditional, the prompt is not read"
+        print(f"note: {settings['model']} does not read captions; its birds ignore the prompt", file=sys.stderr)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

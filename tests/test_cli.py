@@ -169,6 +169,7 @@ def test_sample_writes_a_grid_with_its_settings(tmp_path):
         assert picture.text["t2ilab:model"] == "diffusion-uncond-birds32"
         assert picture.text["t2ilab:prompt"] == "a small bird with a red crown"
         assert '"steps": 2' in picture.text["t2ilab:options"] and picture.text["t2ilab:seed"] == "5"
+        assert picture.text["t2ilab:prompt_read"] == "false"  # an unconditional model: the PNG says so
 
 
 @pytest.mark.parametrize("argv, expected", [

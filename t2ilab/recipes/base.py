@@ -73,6 +73,11 @@ class Recipe:
     def text_to_image(self, model: nn.Module, options: Any = None, device: str = "cpu") -> TextToImage:
         raise ValueError(f"{self.name} is a {self.role}, not a text-to-image model")
 
+    @property
+    def reads_captions(self) -> bool:
+        """Whether the model's images depend on the caption (False for an unconditional generator)."""
+        return True
+
     def network_evaluations(self, options: Any) -> int:
         """Forward passes of the network per image drawn with `options` (a guided pass over a doubled batch counts
         two): the cost `t2ilab compare` reports. One, unless a family draws in steps."""

@@ -112,6 +112,10 @@ class DiffusionRecipe(Recipe):
         small = dataclasses.replace(self.model_config, channels=(8, 16, 16), time_dim=32, attention_heads=2)
         return dataclasses.replace(self, model_config=small, batch_size=4, data=tiny_data(self.data))
 
+    @property
+    def reads_captions(self) -> bool:
+        return self.model_config.word_dim is not None
+
     def network_evaluations(self, options: Any) -> int:
         """One U-Net call per sampler step (DDPM takes every step of the schedule), two where classifier-free
         guidance is on (a scale other than 0 or 1 runs the conditional and the null condition together)."""

@@ -143,6 +143,27 @@ def test_an_interrupted_release_leaves_the_previous_pair(tiny_release, tmp_path,
     zoo.load("tiny-clip")  # still a consistent pair
 
 
+def test_a_release_whose_card_rename_fails_puts_the_previous_weights_back(tiny_release, tmp_path, monkeypatch):
+    model, path = tiny_release
+    before = (path.read_bytes(), (tmp_path / "tiny-clip.json").read_text())
+    replace = zoo.os.replace
+
+    def failing(src, dst):
+        if str(dst).endswith("tiny-clip.json"):
+            raise OSError("disk full while renaming the card")
+        return replace(src, dst)
+
+    monkeypatch.setattr(zoo.os, "replace", failing)
+    with torch.no_grad():
+        model.log_scale.add_(1.0)  # new weights
+    with pytest.raises(OSError, match="disk full"):
+        zoo.release("tiny-clip", model, {"command": "t2ilab train tiny", "steps": 2})
+    monkeypatch.setattr(zoo.os, "replace", replace)
+    assert (path.read_bytes(), (tmp_path / "tiny-clip.json").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-clip.json", "tiny-clip.safetensors.xz"]
+    zoo.load("tiny-clip")
+
+
 def test_cards_are_strict_json():
     with pytest.raises(ValueError):
         zoo.write_card("never-written", {"metric": float("inf")})

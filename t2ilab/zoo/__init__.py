@@ -267,11 +267,13 @@ def release(name: str, model: nn.Module, card: dict[str, Any]) -> Path:
     class, config.
 
     Both are written to temporary files first and renamed into place, the card last, so that an interrupted
-    release leaves the previous pair (or none), never new weights under an old card."""
+    release leaves the previous pair (or none), never new weights under an old card; if the card's rename fails
+    after the weights', the previous weights are put back."""
     out = weights_dir()
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}{PACKED}"
     tmp_weights, tmp_card = out / f".{path.name}.tmp{os.getpid()}", out / f".{name}.json.tmp{os.getpid()}"
+    backup = out / f".{path.name}.old{os.getpid()}"
     try:
         state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
         raw = save_bytes(state)
@@ -283,13 +285,25 @@ def release(name: str, model: nn.Module, card: dict[str, Any]) -> Path:
                 "sha256": hashlib.sha256(raw).hexdigest(), "packed_sha256": hashlib.sha256(packed).hexdigest(),
                 "dtype": "float16", "size_bytes": len(raw), "packed_bytes": len(packed), **card}
         tmp_card.write_text(json.dumps(full, indent=2, allow_nan=False) + "\n")
+        if path.exists():  # the previous weights, kept until the new card is in place
+            try:
+                os.link(path, backup)
+            except OSError:  # a file system without hard links
+                backup.write_bytes(path.read_bytes())
         os.replace(tmp_weights, path)
-        os.replace(tmp_card, out / f"{name}.json")
+        try:
+            os.replace(tmp_card, out / f"{name}.json")
+        except BaseException:
+            if backup.exists():
+                os.replace(backup, path)  # the previous pair again
+            else:
+                path.unlink(missing_ok=True)  # no pair rather than a mix
+            raise
         for stale in (out / f"{name}.safetensors",):  # an older unpacked release of this name
             stale.unlink(missing_ok=True)
     finally:
-        tmp_weights.unlink(missing_ok=True)
-        tmp_card.unlink(missing_ok=True)
+        for tmp in (tmp_weights, tmp_card, backup):
+            tmp.unlink(missing_ok=True)
     return path
 
 

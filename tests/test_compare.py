@@ -234,3 +234,13 @@ def test_a_lever_is_paired_with_the_plain_run_at_the_same_steps_and_judged_again
 def test_budget_curves_name_a_missing_records_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="T2ILAB_RESULTS"):
         compare.budget_curves(tmp_path / "nowhere")
+
+
+def test_a_damaged_cache_file_is_named_and_measured_again(tiny_zoo, tmp_path, capsys):
+    first = compare.run(["tiny-dfgan"], n=10, seed=3, cache_dir=tmp_path, **QUICK)
+    (path,) = tmp_path.glob("*.json")
+    path.write_text(path.read_text()[:20])  # cut short, as by a full disk
+    again = compare.run(["tiny-dfgan"], n=10, seed=3, cache_dir=tmp_path, **QUICK)
+    assert f"{path} is damaged" in capsys.readouterr().err
+    assert "error" not in again["rows"][0] and quality(again) == quality(first)
+    assert not again["points"][0]["cached"] and json.loads(path.read_text())  # measured and stored again

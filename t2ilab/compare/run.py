@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -45,13 +46,14 @@ def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow
             card = zoo.load_card(point.model)
             key = cache_key(point, card["sha256"], seed, threads, device, judges)
             path = cache / f"{key}.json"
-            record["cached"] = path.is_file()
-            metrics = (json.loads(path.read_text()) if record["cached"]
+            cached = _read_cached(path)
+            record["cached"] = cached is not None
+            metrics = (cached if cached is not None
                        else card_metrics(point, card, seed, threads, device, judges) or measure(point, seed, device))
             _store(path, metrics)
             if point.kind == "main" and memory:  # what sampling one batch needs, measured apart, cached apart
                 memory_path = cache / f"{key}-memory.json"
-                if not memory_path.is_file():
+                if _read_cached(memory_path) is None:
                     _store(memory_path, {"sampling_memory_mb": memory_in_fresh_process(point.model, seed, device,
                                                                                        threads)})
                 metrics = metrics | json.loads(memory_path.read_text())
@@ -92,7 +94,7 @@ def lookup_rows(n: int, seed: int, threads: int, device: str, judges: dict[str, 
         settings = {"lookup": name, "n": n, "seed": seed, "threads": threads, "device": device, "judges": judges,
                     "version": PROTOCOL_VERSION}
         path = cache / f"{hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:24]}.json"
-        if not path.is_file():
+        if _read_cached(path) is None:
             _store(path, evaluate_splits(lookup(name), n, seed, device=device, progress=False))
         m = json.loads(path.read_text())
         rows.append({"model": name, "family": "lookup", "parameters": 0, "n": m.get("n"),
@@ -104,6 +106,22 @@ def unseen_columns(metrics: dict[str, Any]) -> dict[str, Any]:
     """The unseen split's headline metrics as `unseen_<metric>` columns (None where it was not measured)."""
     unseen = metrics.get("unseen") or {}
     return {f"unseen_{k}": unseen.get(k) for k in UNSEEN}
+
+
+def _read_cached(path: Path) -> dict[str, Any] | None:
+    """A cached point, or None when there is none; a damaged file (cut short, not JSON) is removed, to be measured
+    again, and named on stderr."""
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text())
+        if isinstance(value, dict):
+            return value
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    print(f"compare: {path} is damaged; measuring that point again", file=sys.stderr)
+    path.unlink(missing_ok=True)
+    return None
 
 
 def _store(path: Path, value: dict[str, Any]) -> None:

@@ -290,7 +290,7 @@ def _zoo(args: argparse.Namespace) -> int:
             card = zoo.load_card(name)
             print(f"{name}: {card['size_bytes'] / 1e6:.2f} MB -> {path.name} {path.stat().st_size / 1e6:.2f} MB")
         return 0
-    print(zoo.table())
+    print(zoo.table(metrics=True))
     total = sum(f.stat().st_size for f in zoo.weights_dir().glob("*.safetensors*"))
     print(f"\nall weights together: {total / 1e6:.1f} MB")
     return 0

@@ -334,19 +334,23 @@ def update_card(name: str, change: Callable[[dict[str, Any]], None]) -> Path:
         return write_card(name, card)
 
 
-def table() -> str:
-    """A text table of the released models: name, class, parameters, size, steps, wall time, key metrics."""
-    rows = [("name", "family", "role", "class", "params", "MB", "steps", "train time", "metrics")]
+def table(metrics: bool = False) -> str:
+    """A text table of the released models: name, family, role, parameters, size, steps, wall time (under 88
+    characters wide, for the book's column); with `metrics`, the class and the card's key metrics too."""
+    head = ("name", "family", "role", "params", "MB", "steps", "train time")
+    rows = [head + (("class", "metrics") if metrics else ())]
     for name in available():
         card = load_card(name)
-        metrics = card.get("metrics", {})
-        shown = ", ".join(f"{k}={v:.3g}" for k, v in metrics.items() if isinstance(v, (int, float)))[:70]
-        rows.append((name, card.get("family", "?"), card.get("role", "?"), card["class"].rsplit(".", 1)[-1],
-                     f"{card.get('parameters', 0) / 1e6:.2f}M",
-                     f"{card.get('packed_bytes', card.get('size_bytes', 0)) / 1e6:.1f}", str(card.get("steps", "?")),
-                     f"{card.get('wall_seconds', 0) / 60:.1f} min", shown))
+        row = (name, card.get("family", "?"), card.get("role", "?"), f"{card.get('parameters', 0) / 1e6:.2f}M",
+               f"{card.get('packed_bytes', card.get('size_bytes', 0)) / 1e6:.1f}", str(card.get("steps", "?")),
+               f"{card.get('wall_seconds', 0) / 60:.1f} min")
+        if metrics:
+            shown = ", ".join(f"{k}={v:.3g}" for k, v in card.get("metrics", {}).items()
+                              if isinstance(v, (int, float)))[:70]
+            row += (card["class"].rsplit(".", 1)[-1], shown)
+        rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
 def results_dir() -> Path:

@@ -27,6 +27,8 @@ def site(tmp_path):
 
 def test_a_clean_page_passes(site):
     assert check_book.check_page(site, CLEAN, None) == []
+    prose = CLEAN.replace("<pre>ok</pre>", "<pre>" + "a long printed sentence " * 8 + "</pre>")
+    assert check_book.check_page(site, prose, None) == []  # printed output wraps (_static/outputs.css)
     table = "<table><tr>" + "<th>c</th>" * 10 + "</tr>" + ("<tr>" + "<td>1</td>" * 10 + "</tr>") * 3 + "</table>"
     assert check_book.check_page(site, CLEAN.replace("<p>Maths", table + "<p>Maths"), None) == []
 
@@ -43,7 +45,8 @@ def test_a_clean_page_passes(site):
     (("<p>Maths typeset:", "<p>| model | FID |\n| --- | ---: |\n| a | 1 |</p><p>"), "Markdown table shown as raw"),
     (("<pre>ok</pre>", "<pre>&lt;Axes: xlabel='step'&gt;</pre>"), "repr line"),
     (("<pre>ok</pre>", "<pre>&lt;Figure size 640x480 with 1 Axes&gt;</pre>"), "repr line"),
-    (("<pre>ok</pre>", "<pre>" + "x" * 89 + "</pre>"), "over 88 characters"),
+    (("<pre>code may hold", "<pre>" + "x" * 89 + "\ncode may hold"), "code line(s) cut at the column's edge"),
+    (("<pre>ok</pre>", "<pre>" + "name    family    role    " * 4 + "</pre>"), "printed table line(s) wider"),
     (("<p>Maths typeset:", "<table><tr>" + "<th>c</th>" * 11 + "</tr><tr>" + "<td>1</td>" * 11
       + "</tr></table><p>"), "a table of 11 columns"),
 ])

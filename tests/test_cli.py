@@ -52,7 +52,7 @@ def test_sampler_options_are_refused_for_models_that_do_not_sample(capsys):
     ("steps=2.5", "steps of diffusion-text-birds32 must be int"),
     ("sampler=euler", "sampler of diffusion-text-birds32 must be 'ddim' | 'ddpm'"),
     ("guidance_scale=inf", "guidance_scale of diffusion-text-birds32 must be a finite number"),
-    ("steps=0", "steps must be at least 1"),
+    ("steps=0", "steps must be between 1 and 1000"),
     ("steps", "--set takes NAME=VALUE"),
 ])
 def test_sampling_options_are_checked_before_any_work(option, expected, capsys):

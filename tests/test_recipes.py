@@ -92,7 +92,7 @@ def test_options_are_parsed_to_their_declared_types():
     ({"guidance_scale": "nan"}, "guidance_scale of m must be a finite number"),
     ({"guidance_scale": float("-inf")}, "guidance_scale of m must be a finite number"),
     ({"sampler": "DDIM"}, "sampler of m must be 'ddim' | 'ddpm'"),
-    ({"steps": "-3"}, "steps must be at least 1"),
+    ({"steps": "-3"}, "steps must be between 1 and 1000"),
 ])
 def test_bad_options_are_refused_naming_the_valid_ones(values, message):
     with pytest.raises(ValueError, match=message):

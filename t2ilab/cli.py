@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import UsageError, check_device, check_seed
+from .errors import UsageError, check_device, check_seed, check_writable_folder
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -245,13 +245,12 @@ def _compare(args: argparse.Namespace) -> int:
     import shlex
 
     from . import compare
-    from .data.synthbirds import TEST_IMAGES
+    from .data.synthbirds import TEST_IMAGES, t2ilab_home
     from .metrics.protocol import MIN_N
 
     models = [m.strip() for group in args.models or [] for m in group.split(",") if m.strip()]
     if args.models is not None and not models:
-        raise UsageError(f"--models names no model (got {', '.join(map(repr, args.models))}); leave it out to "
-                         f"compare every released generator")
+        raise UsageError(f"--models names no model (got {args.models}); leave it out to compare them all")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out must be a folder; {args.out} is a file")
     for name in models:
@@ -264,6 +263,7 @@ def _compare(args: argparse.Namespace) -> int:
         raise UsageError(f"--threads must be between 1 and 512, got {args.threads}")
     check_seed(args.seed)
     check_device(args.device)
+    check_writable_folder(Path(args.cache_dir or t2ilab_home() / "compare"), "compare's cache (--cache-dir)")
     result = compare.run(models or None, n=args.n, sweep_n=args.sweep_n, slow_n=args.slow_n, seed=args.seed,
                          threads=args.threads, device=args.device, cache_dir=args.cache_dir, sweeps=args.sweeps,
                          memory=args.memory, lookups=args.lookups)

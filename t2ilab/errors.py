@@ -6,6 +6,18 @@ class UsageError(Exception):
     """A bad command line or a request that cannot be met: printed as one line, exit code 2."""
 
 
+def check_writable_folder(folder, what: str) -> None:
+    """`folder` exists or can be made, and a file can be written in it; else one line naming it and why."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise UsageError(f"cannot use {folder} for {what}: {err.strerror or err}") from None
+
+
 def check_seed(seed: int) -> None:
     if not 0 <= seed < 2 ** 32:
         raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {seed}")

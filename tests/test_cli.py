@@ -282,3 +282,8 @@ def test_a_result_written_while_an_evaluation_ran_is_kept(tmp_path, monkeypatch,
     assert main(["evaluate", "dfgan-birds32", "--n", "20", "--truncation", "0.5", "--write"]) == 0
     card = json.loads((tmp_path / "dfgan-birds32.json").read_text())
     assert {"other", "truncation=0.5-n=20"} <= set(card["evaluations"])
+
+
+def test_an_unusable_compare_cache_is_one_line_before_any_work(capsys):
+    err = exit_message(["compare", "--models", "dfgan-birds32", "--cache-dir", "/dev/null/x"], capsys)
+    assert "cannot use /dev/null/x for compare's cache (--cache-dir)" in err

@@ -79,6 +79,7 @@ def _drop_last_line(path):
     (lambda cub: _zero_box(cub / "bounding_boxes.txt"), "the box of image id 2 has zero or negative size"),
     (lambda cub: next((cub.parent / "text_c10").rglob("*.txt")).write_text(""), "captions file is empty"),
     (lambda cub: (cub / "images.txt").write_text("1 a.jpg extra\n"), r"images.txt, line 1: expected an image id and 1"),
+    (lambda cub: next((cub / "images").rglob("*.jpg")).unlink(), "image missing: "),  # not mid-epoch
 ])
 def test_a_half_populated_folder_fails_when_opened_naming_the_bad_file(tmp_path, damage, expected):
     cub = write_fixture(tmp_path)

@@ -44,8 +44,9 @@ def _read_table(path: Path, columns: int) -> dict[int, list[str]]:
 
 
 def _validate(root: Path, captions_root: Path, paths, is_train, labels, boxes, ids: list[int]) -> None:
-    """Every image of the split has a split flag, a label, a box of positive size and a non-empty caption file:
-    checked when the data set is opened, so that a half-copied folder fails here, naming the first bad file."""
+    """Every image of the split has a split flag, a label, a box of positive size, its image file and a non-empty
+    caption file: checked when the data set is opened, so that a half-copied folder fails here (not mid-epoch),
+    naming the first bad file."""
     for table, name in ((is_train, "train_test_split.txt"), (labels, "image_class_labels.txt"),
                         (boxes, "bounding_boxes.txt")):
         missing = [i for i in paths if i not in table]
@@ -60,6 +61,8 @@ def _validate(root: Path, captions_root: Path, paths, is_train, labels, boxes, i
         if w <= 0 or h <= 0:
             raise ValueError(f"{root / 'bounding_boxes.txt'}: the box of image id {i} has zero or negative size "
                              f"({w} x {h})")
+        if not (root / "images" / paths[i][0]).is_file():
+            raise FileNotFoundError(f"image missing: {root / 'images' / paths[i][0]}")
         caption_file = captions_root / Path(paths[i][0]).with_suffix(".txt")
         if not caption_file.is_file():
             raise FileNotFoundError(f"captions file missing: {caption_file}")

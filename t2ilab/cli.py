@@ -245,7 +245,7 @@ def _compare(args: argparse.Namespace) -> int:
     import shlex
 
     from . import compare
-    from .data.synthbirds import TEST_IMAGES, t2ilab_home
+    from .data.synthbirds import TEST_IMAGES
     from .metrics.protocol import MIN_N
 
     models = [m.strip() for group in args.models or [] for m in group.split(",") if m.strip()]
@@ -263,7 +263,7 @@ def _compare(args: argparse.Namespace) -> int:
         raise UsageError(f"--threads must be between 1 and 512, got {args.threads}")
     check_seed(args.seed)
     check_device(args.device)
-    check_writable_folder(Path(args.cache_dir or t2ilab_home() / "compare"), "compare's cache (--cache-dir)")
+    check_writable_folder(compare.cache_folder(args.cache_dir), "compare's cache (--cache-dir)")
     result = compare.run(models or None, n=args.n, sweep_n=args.sweep_n, slow_n=args.slow_n, seed=args.seed,
                          threads=args.threads, device=args.device, cache_dir=args.cache_dir, sweeps=args.sweeps,
                          memory=args.memory, lookups=args.lookups)

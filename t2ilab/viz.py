@@ -79,11 +79,16 @@ def save_species_grid(path: str, seed: int = 0, root=None, image_size: int = 32,
     Image.fromarray(grid).resize((grid.shape[1] * upscale, grid.shape[0] * upscale), Image.NEAREST).save(path)
 
 
+def pipe_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown (GFM) pipe table of `rows` under `header`, as text."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def markdown_table(header: list[str], rows: list[list]):
     """A table for a notebook cell's output (`display(markdown_table(...))`): rendered as a table by JupyterLab and
     by the book (GFM), and narrow enough to stay readable where a printed table of padded columns would wrap."""
     from IPython.display import Markdown
 
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return Markdown("\n".join(lines))
+    return Markdown(pipe_table(header, rows))

@@ -20,11 +20,11 @@ from .budget import BudgetCurve, LeverEffect, budget_curves, lever_effects
 from .measure import measure, memory_in_fresh_process, sampling_memory_mb
 from .plan import PROTOCOL_VERSION, QUALITY, SLOW_NFE, UNSEEN, Point, cache_key, judge_versions, plan, released_generators
 from .report import ID, VIEW_TITLES, VIEWS, markdown, points_table, settings_note, table, write
-from .run import card_metrics, lookup_rows, run, unseen_columns
+from .run import cache_folder, card_metrics, lookup_rows, run, unseen_columns
 from .stats import log_fit, spearman
 
 __all__ = ["BudgetCurve", "LeverEffect", "budget_curves", "lever_effects", "measure", "memory_in_fresh_process",
            "sampling_memory_mb", "PROTOCOL_VERSION", "QUALITY", "SLOW_NFE", "UNSEEN", "Point",
            "cache_key", "judge_versions", "plan", "released_generators", "ID", "VIEW_TITLES",
            "VIEWS", "markdown", "points_table", "settings_note", "table", "write", "card_metrics", "lookup_rows",
-           "run", "unseen_columns", "log_fit", "spearman"]
+           "run", "unseen_columns", "cache_folder", "log_fit", "spearman"]

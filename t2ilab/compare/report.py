@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..viz import pipe_table
 from .plan import QUALITY
 
 ID = [("family", "family", "{}"), ("model", "model", "{}")]
@@ -49,15 +50,9 @@ def _cell(row: dict, key: str, fmt: str) -> str:
 def table(result: dict[str, Any], columns: list[tuple[str, str, str]]) -> str:
     """The rows as one Markdown table of `columns` ((key, title, format) triples, e.g. VIEWS["cost"]); a failure
     is a row that says what went wrong."""
-    lines = ["| " + " | ".join(title for _, title, _ in columns) + " |",
-             "|" + "|".join("---" for _ in columns) + "|"]
-    for row in result["rows"]:
-        if "error" in row:
-            lines.append(f"| {row.get('family', '?')} | {row['model']} | failed: {row['error']} |"
-                         + " |" * (len(columns) - 3))
-        else:
-            lines.append("| " + " | ".join(_cell(row, k, f) for k, _, f in columns) + " |")
-    return "\n".join(lines)
+    rows = [[row.get("family", "?"), row["model"], f"failed: {row['error']}"] + [""] * (len(columns) - 3)
+            if "error" in row else [_cell(row, k, f) for k, _, f in columns] for row in result["rows"]]
+    return pipe_table([title for _, title, _ in columns], rows)
 
 
 def markdown(result: dict[str, Any]) -> str:

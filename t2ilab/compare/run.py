@@ -25,14 +25,13 @@ def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow
     memory of each main point, measured in a fresh process (so only models of the preset registry); `lookups`
     adds the lookup rows (`metrics.lookup`), measured like a main point."""
     from .. import zoo
-    from ..data.synthbirds import t2ilab_home
     from ..recipes import get_preset
 
     models = list(models) if models else released_generators()
     if threads:
         torch.set_num_threads(threads)
     threads = torch.get_num_threads()
-    cache = Path(cache_dir) if cache_dir else t2ilab_home() / "compare"
+    cache = cache_folder(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     judges = judge_versions()
     points = plan(models, n, sweep_n, slow_n, sweeps)
@@ -67,6 +66,13 @@ def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow
                          "device": device, "judges": judges, "protocol_version": PROTOCOL_VERSION},
             "machine": zoo.machine_description(device), "commit": zoo.git_commit(),
             "seconds": round(time.time() - started, 1), "rows": rows, "points": results}
+
+
+def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where measured points are kept: `cache_dir`, default $T2ILAB_HOME/compare."""
+    from ..data.synthbirds import t2ilab_home
+
+    return Path(cache_dir) if cache_dir else t2ilab_home() / "compare"
 
 
 def card_metrics(point: Point, card: dict[str, Any], seed: int, threads: int, device: str,

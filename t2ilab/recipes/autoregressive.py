@@ -54,30 +54,41 @@ class VQVAERecipe(Recipe):
     @torch.no_grad()
     def evaluate(self, model: VQVAE, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
         """Reconstruction error and codebook use on test images, and the protocol's metrics of reconstructed real
-        test images: the ceiling of any generator that draws these tokens."""
-        from ..metrics.alignment import attribute_accuracy_from_predictions
-        from ..metrics.protocol import load_judges, reference_set, score_images
+        images: the ceiling of any generator that draws these tokens, on the seen split and, under "unseen", on
+        the unseen-combinations split (the same part by part)."""
+        from ..data.composition import UNSEEN_SPLIT_SIZE
+        from ..metrics.protocol import judge_versions, load_judges
 
         self.options(options)
-        device = model_device(model)
         model.eval()
-        reference = reference_set(n or 2000, seed)
-        recon, indices = [], []
-        for start in range(0, len(reference.images), 250):
-            x = reference.images[start: start + 250].to(device)
-            out = model(x)
-            recon.append(out.reconstruction.clamp(-1, 1).cpu())
-            indices.append(out.indices.cpu())
-        recon, indices = torch.cat(recon), torch.cat(indices)
-        judges = load_judges(device)
-        real_attributes = judges.evaluator.predict(reference.images)[2]
-        return {"reconstruction_mse": float(((recon - reference.images) ** 2).mean()),
-                "perplexity": codebook_perplexity(indices, model.cfg.num_codes),
-                "used_share": float(indices.unique().numel() / model.cfg.num_codes),
-                "tokens_per_image": model.tokens_per_image,
-                "real_attribute_accuracy": attribute_accuracy_from_predictions(real_attributes,
-                                                                               reference.captions).accuracy,
-                **score_images(recon, reference, judges, seed), "n": len(recon), "seed": seed}
+        judges = load_judges(model_device(model))
+        seen = _reconstruction_metrics(model, judges, n or 2000, seed, "seen")
+        unseen = _reconstruction_metrics(model, judges, min(n or 2000, UNSEEN_SPLIT_SIZE), seed, "unseen")
+        return seen | {"unseen": unseen, "judges": judge_versions()}
+
+
+def _reconstruction_metrics(model: VQVAE, judges, n: int, seed: int, split: str) -> dict[str, Any]:
+    """One split's real images through the tokenizer: reconstruction error, codebook use, the judges' reading of
+    the real images (`real_attribute_accuracy`) and the protocol's metrics of the reconstructions."""
+    from ..metrics.alignment import attribute_accuracy_from_predictions
+    from ..metrics.protocol import reference_set, score_images
+
+    device = model_device(model)
+    reference = reference_set(n, seed, split=split)
+    recon, indices = [], []
+    for start in range(0, len(reference.images), 250):
+        out = model(reference.images[start: start + 250].to(device))
+        recon.append(out.reconstruction.clamp(-1, 1).cpu())
+        indices.append(out.indices.cpu())
+    recon, indices = torch.cat(recon), torch.cat(indices)
+    real_attributes = judges.evaluator.predict(reference.images)[2]
+    return {"reconstruction_mse": float(((recon - reference.images) ** 2).mean()),
+            "perplexity": codebook_perplexity(indices, model.cfg.num_codes),
+            "used_share": float(indices.unique().numel() / model.cfg.num_codes),
+            "tokens_per_image": model.tokens_per_image,
+            "real_attribute_accuracy": attribute_accuracy_from_predictions(real_attributes,
+                                                                           reference.captions).accuracy,
+            **score_images(recon, reference, judges, seed), "n": len(recon), "seed": seed, "split": split}
 
 
 PRESETS = [

@@ -14,8 +14,10 @@ the first measured, and a re-released model (a new sha256) or a changed setting 
 fails to load or to draw is reported in its row; the rest of the run goes on.
 
 The package: `plan` (the points and their cost), `measure` (one point; sampling memory), `run` (the run, its rows
-and the lookup rows), `report` (tables and records), `budget` and `stats` (budget curves, levers, fits).
+and the lookup rows), `report` (tables and records), `budget` and `stats` (budget curves, levers, fits), `claims` (the survey's six
+claims, checked on a record).
 """
+from .claims import COLLAPSED_RECALL, Claim, share_test, split_collapsed, survey_claims
 from .budget import BudgetCurve, LeverEffect, budget_curves, lever_effects
 from .measure import measure, memory_in_fresh_process, sampling_memory_mb
 from .plan import PROTOCOL_VERSION, QUALITY, SLOW_NFE, UNSEEN, Point, cache_key, judge_versions, plan, released_generators
@@ -23,7 +25,7 @@ from .report import ID, VIEW_TITLES, VIEWS, markdown, points_table, settings_not
 from .run import cache_folder, card_metrics, lookup_rows, run, unseen_columns
 from .stats import log_fit, spearman
 
-__all__ = ["BudgetCurve", "LeverEffect", "budget_curves", "lever_effects", "measure", "memory_in_fresh_process",
+__all__ = ["COLLAPSED_RECALL", "Claim", "share_test", "split_collapsed", "survey_claims", "BudgetCurve", "LeverEffect", "budget_curves", "lever_effects", "measure", "memory_in_fresh_process",
            "sampling_memory_mb", "PROTOCOL_VERSION", "QUALITY", "SLOW_NFE", "UNSEEN", "Point",
            "cache_key", "judge_versions", "plan", "released_generators", "ID", "VIEW_TITLES",
            "VIEWS", "markdown", "points_table", "settings_note", "table", "write", "card_metrics", "lookup_rows",

@@ -80,9 +80,12 @@ def survey_claims(rows: list[Row], hybrid: str = "ddgan-birds32", diffusion_pare
     one_step_gans = [r for r in family["gan"] if r["model"] != hybrid]
     claims = []
 
+    def contest(f: str, key: str, lowest: bool = False) -> tuple[Row, Row]:
+        """The best row of family f on `key`, and the best row of the other families."""
+        return _best(family[f], key, lowest), _best(others[f], key, lowest)
+
     # 1. diffusion gives the best quality: realism (FID-SB) and caption-following (attribute accuracy)
-    d_fid, o_fid = _best(family["diffusion"], "fid_sb", True), _best(others["diffusion"], "fid_sb", True)
-    d_acc, o_acc = _best(family["diffusion"], "attribute_accuracy"), _best(others["diffusion"], "attribute_accuracy")
+    (d_fid, o_fid), (d_acc, o_acc) = contest("diffusion", "fid_sb", True), contest("diffusion", "attribute_accuracy")
     realism = _verdict(ratio_test(d_fid, o_fid, "fid_sb"), "lower")
     following = _verdict(share_test(d_acc, o_acc, "attribute_accuracy"), "higher")
     claims.append(Claim(
@@ -97,8 +100,7 @@ def survey_claims(rows: list[Row], hybrid: str = "ddgan-birds32", diffusion_pare
            "DOES NOT HOLD": f"; the {o_fid['family']} family draws the most realistic birds."}[realism]))
 
     # 2. GANs have the fewest parameters and the fastest sampling
-    g_size, o_size = _best(family["gan"], "parameters", True), _best(others["gan"], "parameters", True)
-    g_speed, o_speed = _best(family["gan"], "images_per_second"), _best(others["gan"], "images_per_second")
+    (g_size, o_size), (g_speed, o_speed) = contest("gan", "parameters", True), contest("gan", "images_per_second")
     smallest = _verdict(ratio_test(g_size, o_size, "parameters"), "lower")
     fastest = _verdict(ratio_test(g_speed, o_speed, "images_per_second"), "higher")
     claims.append(Claim(
@@ -133,8 +135,7 @@ def survey_claims(rows: list[Row], hybrid: str = "ddgan-birds32", diffusion_pare
         "One-step GANs cover the real birds as well as the others here."))
 
     # 5. autoregressive samples are less realistic (precision) but cover the data (recall)
-    a_prec, o_prec = _best(family["autoregressive"], "precision"), _best(others["autoregressive"], "precision")
-    a_rec, o_rec = _best(family["autoregressive"], "recall"), _best(others["autoregressive"], "recall")
+    (a_prec, o_prec), (a_rec, o_rec) = contest("autoregressive", "precision"), contest("autoregressive", "recall")
     less_real = _verdict(share_test(a_prec, o_prec, "precision"), "lower")
     covers = _verdict(share_test(a_rec, o_rec, "recall"), "higher")
     claims.append(Claim(

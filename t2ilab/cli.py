@@ -2,8 +2,7 @@
 
     t2ilab data [--seed --grid]                         generate (or load) SynthBirds-200 and describe it
     t2ilab train PRESET [--steps --out --resume --device --release]
-    t2ilab evaluate NAME [--n --seed --device --set NAME=VALUE ... --write]
-                                                        re-measure a released model, update its card
+    t2ilab evaluate NAME [--n --seed --device --set NAME=VALUE ... --write]   re-measure a model, update its card
     t2ilab sample PROMPT --model NAME [--n --seed -o --set NAME=VALUE ... --device]   draw birds for a prompt
     t2ilab zoo list                                     the released models
 """
@@ -171,11 +170,12 @@ MAX_DRAWN = 512  # images one `t2ilab sample` may draw at once (n x rerank): a b
 
 def _add_option_shorthands(parser: argparse.ArgumentParser) -> None:
     """--NAME VALUE for every sampling option a recipe declares (recipes.sampling_option_names)."""
-    from .recipes import sampling_option_names
+    from .recipes import option_limits, sampling_option_names
 
     for name, families in sampling_option_names().items():
+        bound = "".join(f"; {' or '.join(v)}" for k, v in option_limits().items() if k == name)
         parser.add_argument(f"--{name.replace('_', '-')}", dest=OPTION_PREFIX + name, default=None, metavar="VALUE",
-                            help=f"shorthand for --set {name}=... ({', '.join(families)})")
+                            help=f"shorthand for --set {name}=... ({', '.join(families)}{bound})")
 
 
 SAMPLE_EXAMPLES = """examples:
@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
                             epilog=SAMPLE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sample.add_argument("prompt", nargs="?", help="the caption, in the words the captions use (see --list)")
     sample.add_argument("--model", help="a released model that draws (see --list)")
-    sample.add_argument("--n", type=int, default=16, help="how many images (default 16)")
+    sample.add_argument("--n", type=int, default=16, help=f"how many images (default 16; n x rerank <= {MAX_DRAWN})")
     sample.add_argument("--seed", type=int, default=0, help="the generator's seed (default 0)")
     sample.add_argument("-o", "--output", default="birds.png", help="the PNG to write (default birds.png)")
     sample.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")

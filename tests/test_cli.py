@@ -287,3 +287,25 @@ def test_a_result_written_while_an_evaluation_ran_is_kept(tmp_path, monkeypatch,
 def test_an_unusable_compare_cache_is_one_line_before_any_work(capsys):
     err = exit_message(["compare", "--models", "dfgan-birds32", "--cache-dir", "/dev/null/x"], capsys)
     assert "cannot use /dev/null/x for compare's cache (--cache-dir)" in err
+
+
+def test_help_states_the_bound_of_every_bounded_option_and_the_bound_holds(capsys):
+    """Each limit an options class declares (LIMITS) is in `t2ilab sample --help`, and its `check` refuses a value
+    just outside it."""
+    import dataclasses
+
+    from t2ilab.recipes import PRESETS, option_limits
+
+    with pytest.raises(SystemExit):
+        main(["sample", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    outside = {"steps": 1001, "rerank": 17, "truncation": 1.5, "temperature": -1.0, "top_k": -1, "top_p": 0.0}
+    assert set(option_limits()) == set(outside)
+    for name, limits in option_limits().items():
+        assert all(limit in text for limit in limits), name
+        for recipe in PRESETS.values():
+            sampling = recipe.sampling
+            if sampling is not None and name in getattr(type(sampling), "LIMITS", {}):
+                with pytest.raises(ValueError, match=name):
+                    dataclasses.replace(sampling, **{name: outside[name]}).check()
+    assert "n x rerank <= 512" in text

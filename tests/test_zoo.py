@@ -89,11 +89,21 @@ def test_card_weights_must_be_a_plain_file_name(tiny_release, tmp_path, weights)
     (lambda card: [card], "must hold a JSON object"),
     (lambda card: {k: v for k, v in card.items() if k != "sha256"}, "field 'sha256' is missing"),
     (lambda card: card | {"config": card["config"] | {"text_dim": 32}}, "does not fit the config in tiny-clip.json"),
+    (lambda card: card | {"config": card["config"] | {"text_dimm": 16}}, r"unknown field\(s\) \['text_dimm'\]"),
 ])
 def test_a_broken_card_is_named_with_its_field(tiny_release, tmp_path, damage, expected):
     edit_card(tmp_path, damage)
     with pytest.raises(zoo.ZooError, match=expected):
         zoo.load("tiny-clip")
+
+
+def test_a_damaged_card_is_named_under_the_table_and_the_rest_listed(tiny_release, tmp_path):
+    model, _ = tiny_release
+    zoo.release("other-clip", model, {"command": "t2ilab train tiny", "steps": 2, "parameters": "hand-edited"})
+    edit_card(tmp_path, lambda card: {k: v for k, v in card.items() if k != "class"})  # tiny-clip
+    lines = zoo.table(metrics=True).splitlines()
+    assert lines[1].startswith("other-clip") and " ? " in lines[1]  # a non-number shown as "?"
+    assert lines[-1].startswith("DAMAGED tiny-clip:") and "field 'class' is missing" in lines[-1]
 
 
 def test_every_released_model_loads_and_its_card_is_complete():

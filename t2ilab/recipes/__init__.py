@@ -48,6 +48,16 @@ def sampling_option_names() -> dict[str, list[str]]:
     return {name: sorted(families) for name, families in sorted(names.items())}
 
 
+def option_limits() -> dict[str, list[str]]:
+    """The valid range of each sampling option that has one, in words (`LIMITS` of the options classes, which their
+    `check` enforces), for the CLI's help."""
+    limits: dict[str, set[str]] = {}
+    for recipe in PRESETS.values():
+        for name, text in getattr(type(recipe.sampling), "LIMITS", {}).items():
+            limits.setdefault(name, set()).add(text)
+    return {name: sorted(texts) for name, texts in sorted(limits.items())}
+
+
 def model_classes() -> dict[str, type[nn.Module]]:
     """The presets' model classes by dotted path (each registers itself for the zoo where it is defined)."""
     classes = {r.model_class for r in PRESETS.values()}
@@ -55,5 +65,5 @@ def model_classes() -> dict[str, type[nn.Module]]:
 
 
 __all__ = ["Job", "PRESETS", "Recipe", "Role", "TextToImage", "describe_options", "generators", "get_preset",
-           "family_colours", "knob", "model_classes", "option_fields", "parse_options", "sampling_option_names",
+           "family_colours", "knob", "model_classes", "option_fields", "option_limits", "parse_options", "sampling_option_names",
            "sweep_values"]

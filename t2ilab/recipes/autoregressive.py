@@ -121,6 +121,8 @@ class TokenSampling:
     top_p: float = 1.0
     guidance_scale: float = knob(3.0, sweep=(1.0, 3.0, 6.0))
     rerank: int = 1
+    LIMITS: ClassVar[dict[str, str]] = {"temperature": ">= 0", "top_k": ">= 0", "top_p": "above 0, at most 1",
+                                        "rerank": f"1 to {MAX_RERANK}"}  # what `check` enforces, for --help
 
     def check(self) -> None:
         if self.temperature < 0:

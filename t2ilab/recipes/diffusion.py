@@ -26,6 +26,7 @@ class DiffusionSampling:
 
     sampler: Literal["ddim", "ddpm"] = "ddim"
     steps: int = knob(25, sweep=(10, 25, 50, 1000))  # DDIM steps; DDPM always takes every step of the schedule
+    LIMITS: ClassVar[dict[str, str]] = {"steps": f"1 to {DDPM_STEPS}"}  # what `check` enforces, for --help
 
     def check(self) -> None:
         if not 1 <= self.steps <= DDPM_STEPS:

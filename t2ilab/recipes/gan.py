@@ -26,6 +26,7 @@ class GANSampling:
     """A GAN's sampling: the truncation psi of its noise (1: as trained; 0: one z for every sample)."""
 
     truncation: float = knob(1.0, sweep=(0.5, 0.7, 1.0))
+    LIMITS: ClassVar[dict[str, str]] = {"truncation": "0 to 1"}  # what `check` enforces, for --help
 
     def check(self) -> None:
         if not 0 <= self.truncation <= 1:

@@ -30,6 +30,7 @@ class JudgeSampling:
 
     steps: int = 25
     guidance_scale: float = 1.0
+    LIMITS: ClassVar[dict[str, str]] = {"steps": "1 to 1000"}  # what `check` enforces, for --help
 
     def check(self) -> None:
         if not 1 <= self.steps <= 1000:

@@ -8,6 +8,10 @@ import textwrap
 from pathlib import Path
 
 import torch
+from . import zoo
+from .metrics.protocol import reference_set, to_protocol_size
+from .recipes import get_preset
+from .viz import to_uint8
 
 # one generator per family (the family's best-known design), left to right after the real bird
 MODELS = ("diffusion-text-birds32", "dalle-birds32", "dfgan-birds32")
@@ -18,9 +22,6 @@ def draw(models: tuple[str, ...] = MODELS, rows: int = CAPTIONS, seed: int = 0
          ) -> tuple[list[str], dict[str, torch.Tensor]]:
     """(captions, {column title: (rows, 3, 32, 32) images}): the real test birds, then each model's drawing of the
     same captions with its default sampling options and `seed`."""
-    from . import zoo
-    from .metrics.protocol import reference_set, to_protocol_size
-    from .recipes import get_preset
 
     missing = [m for m in models if m not in zoo.available()]
     if missing:
@@ -38,8 +39,6 @@ def draw(models: tuple[str, ...] = MODELS, rows: int = CAPTIONS, seed: int = 0
 def figure(captions: list[str], columns: dict[str, torch.Tensor], width: float = 6.9):
     """A matplotlib figure: one row per caption (wrapped beside it), one column per source."""
     import matplotlib.pyplot as plt
-
-    from .viz import to_uint8
 
     ncol = len(columns)
     fig, axes = plt.subplots(len(captions), ncol + 1, figsize=(width, 1.35 * len(captions)),

@@ -11,11 +11,12 @@ import textwrap
 from pathlib import Path
 
 from .errors import UsageError
+from . import zoo
+from .viz import image_grid
 
 
 def caption_vocabulary() -> list[str]:
     """The words of the training captions (the mini-CLIP word tokenizer's vocabulary, without special tokens)."""
-    from . import zoo
 
     vocab = zoo.load_card("clip-birds")["tokenizer"]["vocab"]
     return [w for w in vocab if not (w.startswith("<") and w.endswith(">"))]
@@ -63,8 +64,6 @@ def save_grid(images, path: Path, prompt: str, settings: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from PIL import Image, PngImagePlugin
-
-    from .viz import image_grid
 
     ncol = min(8, len(images))
     grid = image_grid(images.clamp(-1, 1), ncol=ncol)

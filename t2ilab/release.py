@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from . import zoo
+from .nn import count_parameters
+from .train import load_checkpoint
+from .train.loop import config_differences
 
 
 def plain(config) -> dict:
@@ -17,8 +21,6 @@ def plain(config) -> dict:
 
 def check_resumable(checkpoint: Path, identity: dict, steps: int) -> None:
     """Refuse to resume a checkpoint of another preset or model config, or one already past `steps`."""
-    from .train import load_checkpoint
-    from .train.loop import config_differences
 
     state = load_checkpoint(checkpoint)
     saved = {k: state.get("extra", {}).get(k) for k in identity}
@@ -56,7 +58,6 @@ def process_alive(pid: int) -> bool:
 
 def training_commits(checkpoint: Path, resume: bool, steps: int, commit: str) -> list[str]:
     """Commits recorded by earlier runs of this checkpoint, plus `commit` if this run will train more steps."""
-    from .train import load_checkpoint
 
     if not (resume and checkpoint.exists()):
         return [commit]
@@ -71,8 +72,6 @@ def model_card(preset, job, result, final, metrics: dict, *, command: str, commi
                device: str, world: int) -> dict[str, Any]:
     """The card of a released model: how it was trained (command, commits, wall time, machine, configs) and what
     it measured."""
-    from . import zoo
-    from .nn import count_parameters
 
     return {"description": preset.description, "family": preset.family, "role": preset.role,
             "command": command, "commit": commit, "training_commits": commits,

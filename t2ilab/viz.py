@@ -6,6 +6,7 @@ import textwrap
 import numpy as np
 import torch
 from einops import rearrange
+from .data import SynthBirds
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -70,8 +71,6 @@ def species_grid_images(dataset, species: list[int], per_species: int = 8) -> to
 def save_species_grid(path: str, seed: int = 0, root=None, image_size: int = 32, upscale: int = 4) -> None:
     """Write a PNG of 8 species x 8 training images (the README's picture)."""
     from PIL import Image
-
-    from .data import SynthBirds
 
     data = SynthBirds("train", image_size=image_size, root=root, seed=seed)
     species = list(range(0, 200, 25))

@@ -58,3 +58,19 @@ def test_no_import_cycle_counting_imports_inside_functions():
 
     cycles = [c for m in sorted(graph) if (c := cycle_from(m))]
     assert not cycles, "import cycle: " + " -> ".join(cycles[0])
+
+
+def test_the_package_imports_its_own_modules_at_the_top():
+    """Imports inside functions only where they keep something out of the import: the CLI's start (cli.py) and
+    heavy or optional third-party packages; t2ilab's own modules are imported at the top everywhere else."""
+    import ast
+
+    inside = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "cli.py" and path.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inside += [f"{path.relative_to(PACKAGE)}:{sub.lineno}" for sub in ast.walk(node)
+                           if isinstance(sub, ast.ImportFrom) and (sub.level or (sub.module or "").startswith("t2ilab"))]
+    assert not inside, f"t2ilab modules imported inside functions: {inside}"

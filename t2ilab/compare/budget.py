@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from .stats import log_fit
+from .. import zoo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,7 +157,6 @@ def lever_effects(plain: BudgetCurve, varied: BudgetCurve) -> list[LeverEffect]:
 def budget_curves(folder: str | os.PathLike | None = None) -> dict[str, BudgetCurve]:
     """Every budget record under `zoo.results_dir()` (or `folder`), by name: "dalle-birds32",
     "dfgan-birds32-diffaugment=true", ..."""
-    from .. import zoo
 
     folder = Path(folder) if folder else zoo.results_dir()
     if not folder.is_dir():

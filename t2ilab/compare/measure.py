@@ -11,6 +11,9 @@ from typing import Any
 import torch
 
 from .plan import Point
+from .. import zoo
+from ..metrics.protocol import reference_set
+from ..recipes import get_preset
 
 
 def sampling_memory_mb(text_to_image, captions: list[str], device: str) -> float | None:
@@ -42,8 +45,6 @@ def _status_kb(field: str) -> int:
 
 def measure(point: Point, seed: int, device: str) -> dict[str, Any]:
     """The protocol's metrics of one point, plus its network evaluations per image."""
-    from .. import zoo
-    from ..recipes import get_preset
 
     recipe = get_preset(point.model)
     options = recipe.options(dict(point.options))
@@ -69,9 +70,6 @@ def memory_in_fresh_process(model: str, seed: int, device: str, threads: int) ->
 
 def _main(argv: list[str]) -> None:
     """The fresh process of `memory_in_fresh_process`: load MODEL, draw once to warm up, print the peak of a batch."""
-    from .. import zoo
-    from ..metrics.protocol import reference_set
-    from ..recipes import get_preset
 
     name, seed, device, threads = argv[0], int(argv[1]), argv[2], int(argv[3])
     torch.set_num_threads(threads)

@@ -6,6 +6,9 @@ import dataclasses
 import hashlib
 import json
 from typing import Any
+from .. import zoo
+from ..metrics.protocol import judge_versions as versions
+from ..recipes import PRESETS, get_preset, sweep_values
 
 SLOW_NFE = 400  # points that take more network evaluations per image than this are measured at the slow N
 QUALITY = ("fid_sb", "kid", "precision", "recall", "density", "coverage", "attribute_accuracy",
@@ -31,7 +34,6 @@ class Point:
 def plan(models: list[str], n: int, sweep_n: int, slow_n: int, sweeps: bool = True) -> list[Point]:
     """The points of a run: each model's defaults at N, and each knob value at the sweep N (at the slow N where a
     setting costs more than SLOW_NFE network evaluations per image)."""
-    from ..recipes import get_preset, sweep_values
 
     points = []
     for name in models:
@@ -68,7 +70,6 @@ def cache_key(point: Point, sha256: str, seed: int, threads: int, device: str, j
 
 def judge_versions() -> dict[str, str]:
     """The sha256 of each judge the protocol uses: a retrained judge invalidates every cached point."""
-    from ..metrics.protocol import judge_versions as versions
 
     return versions()
 
@@ -76,8 +77,6 @@ def judge_versions() -> dict[str, str]:
 def released_generators(guided: bool = True) -> list[str]:
     """The released models that draw: the generators, then (with `guided`) the judges whose guidance turns the
     unconditional U-Net into a text-to-image sampler (classifier and CLIP guidance)."""
-    from .. import zoo
-    from ..recipes import PRESETS
 
     roles = ("generator", "judge") if guided else ("generator",)
     names = [name for name in zoo.available() if name in PRESETS and PRESETS[name].role in roles]

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..viz import pipe_table
 from .plan import QUALITY
+from ..recipes import get_preset
 
 ID = [("family", "family", "{}"), ("model", "model", "{}")]
 # Three views of the same rows, each narrow enough (<= 10 columns) for the book's text column.
@@ -73,7 +74,6 @@ def settings_note(result: dict[str, Any]) -> str:
 
 def points_table(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Every measured point (main and swept) as a flat record: model, family, setting, N, quality and speed."""
-    from ..recipes import get_preset
 
     out = []
     for r in result["points"]:

@@ -15,6 +15,11 @@ from tqdm.auto import tqdm
 
 from .measure import measure, memory_in_fresh_process
 from .plan import PROTOCOL_VERSION, QUALITY, UNSEEN, Point, cache_key, judge_versions, plan, released_generators
+from .. import zoo
+from ..data.synthbirds import t2ilab_home
+from ..metrics.lookup import LOOKUPS, lookup
+from ..metrics.protocol import evaluate_splits
+from ..recipes import get_preset
 
 
 def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow_n: int = 50, seed: int = 0,
@@ -24,8 +29,6 @@ def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow
     settings, one row per model (its main point with card facts) and every point. `memory` adds the sampling
     memory of each main point, measured in a fresh process (so only models of the preset registry); `lookups`
     adds the lookup rows (`metrics.lookup`), measured like a main point."""
-    from .. import zoo
-    from ..recipes import get_preset
 
     models = list(models) if models else released_generators()
     if threads:
@@ -70,7 +73,6 @@ def run(models: list[str] | None = None, n: int = 2000, sweep_n: int = 300, slow
 
 def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
     """Where measured points are kept: `cache_dir`, default $T2ILAB_HOME/compare."""
-    from ..data.synthbirds import t2ilab_home
 
     return Path(cache_dir) if cache_dir else t2ilab_home() / "compare"
 
@@ -84,7 +86,6 @@ def card_metrics(point: Point, card: dict[str, Any], seed: int, threads: int, de
         return None
     if (m.get("n"), m.get("seed"), m.get("threads"), m.get("device")) != (point.n, seed, threads, device):
         return None
-    from ..recipes import get_preset
 
     recipe = get_preset(point.model)
     return m | {"network_evaluations": recipe.network_evaluations(recipe.options(None))}
@@ -92,8 +93,6 @@ def card_metrics(point: Point, card: dict[str, Any], seed: int, threads: int, de
 
 def lookup_rows(n: int, seed: int, threads: int, device: str, judges: dict[str, str], cache: Path) -> list[dict]:
     """The lookup rows (`metrics.lookup`) measured on both splits, cached under the judges' versions."""
-    from ..metrics.lookup import LOOKUPS, lookup
-    from ..metrics.protocol import evaluate_splits
 
     rows = []
     for name in LOOKUPS:
@@ -140,7 +139,6 @@ def _store(path: Path, value: dict[str, Any]) -> None:
 
 def _row(name: str, records: list[dict], get_preset) -> dict[str, Any]:
     """The table row of one model: its main point's metrics and the facts of its card."""
-    from .. import zoo
 
     row: dict[str, Any] = {"model": name}
     try:

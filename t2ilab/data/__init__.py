@@ -8,6 +8,7 @@ from typing import Literal
 from .attributes import BIRD_GROUPS, COLORS, NUISANCE_GROUPS
 from .captions import make_caption, parse_attributes
 from .synthbirds import BirdItem, SynthBirds, t2ilab_home
+from .cub import CUB200
 
 DatasetName = Literal["synthbirds", "cub"]
 
@@ -20,8 +21,6 @@ def load_dataset(name: DatasetName = "synthbirds", split: Literal["train", "test
     if name == "synthbirds":
         return SynthBirds(split, image_size=image_size, root=root, **kwargs)
     if name == "cub":
-        from .cub import CUB200
-
         root = root or os.environ.get("T2ILAB_CUB_ROOT")
         if root is None:
             raise ValueError("dataset 'cub' needs root= or T2ILAB_CUB_ROOT pointing at the CUB_200_2011 folder")

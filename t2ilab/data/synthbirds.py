@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from . import birds
 from .attributes import BIRD_GROUPS, NUISANCE_GROUPS
 from .captions import make_caption
+from .tokenizers import BPETokenizer, WordTokenizer
 
 CAPTIONS_PER_IMAGE = 10
 TRAIN_IMAGES, TEST_IMAGES = 5_994, 5_794  # CUB-200-2011's split, which SynthBirds-200 copies species by species
@@ -232,14 +233,12 @@ def training_captions(seed: int = 0, root: str | os.PathLike | None = None) -> l
 
 def word_tokenizer(seed: int = 0, root: str | os.PathLike | None = None, max_length: int = 40):
     """The word tokenizer of the training captions (the mini-CLIP text tower's input)."""
-    from .tokenizers import WordTokenizer
 
     return WordTokenizer.build(training_captions(seed, root), max_length=max_length)
 
 
 def bpe_tokenizer(seed: int = 0, root: str | os.PathLike | None = None, vocab_size: int = 512):
     """The SentencePiece BPE model of the training captions, trained once and cached beside the data."""
-    from .tokenizers import BPETokenizer
 
     return BPETokenizer.train(training_captions(seed, root), vocab_size, cache=cache_dir(seed, root))
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 import torch
 
 from ..data import BIRD_GROUPS, SynthBirds, parse_attributes
+from .alignment import embed_captions, embed_images
+from .protocol import evaluate_splits, load_judges
 
 LOOKUPS = ("lookup-random", "lookup-clip", "lookup-oracle")
 LookupFn = Callable[[list[str], torch.Generator], torch.Tensor]
@@ -58,11 +60,8 @@ def lookup(name: str, train: SynthBirds | None = None, clip=None) -> LookupFn:
     if name == "lookup-oracle":
         codes = train.attribute_index
         return lambda captions, g: images[oracle_choice(captions, codes, g)]
-    from .alignment import embed_captions, embed_images
 
     if clip is None:
-        from .protocol import load_judges
-
         clip = load_judges().clip
     image_embeddings = embed_images(clip, images)
     return lambda captions, g: images[nearest_by_embedding(embed_captions(clip, captions), image_embeddings)]
@@ -70,7 +69,6 @@ def lookup(name: str, train: SynthBirds | None = None, clip=None) -> LookupFn:
 
 def measure_lookups(n: int = 2000, seed: int = 0, progress: bool = False) -> dict[str, dict]:
     """Every lookup row measured by the protocol on both splits ({name: metrics, unseen under "unseen"})."""
-    from .protocol import evaluate_splits
 
     return {name: evaluate_splits(lookup(name), n, seed, progress=progress) | {"generator": name}
             for name in LOOKUPS}

@@ -42,6 +42,7 @@ from .alignment import (RPrecision, attribute_accuracy_from_predictions, embed_c
                         r_precision_from_embeddings)
 from .fid import fid, kid
 from .prdc import density_coverage, precision_recall
+from .. import zoo
 
 ModelFn = Callable[[list[str], torch.Generator], torch.Tensor]  # captions, generator -> (B, 3, S, S) in [-1, 1]
 PROTOCOL_IMAGE_SIZE = EvaluatorConfig().image_size  # what the released evaluator reads
@@ -189,8 +190,6 @@ def load_judges(device: str = "cpu") -> Judges:
     """The released `fid-birds`, `clip-birds`, `evaluator-birds` and (once released) the second attribute judge,
     and training-set features (cached per process)."""
     if device not in _JUDGES:
-        from .. import zoo
-
         features = zoo.load(FEATURES, device=device)
         clip = zoo.load("clip-birds", device=device)
         train = SynthBirds("train", image_size=features.cfg.image_size)
@@ -295,7 +294,6 @@ def evaluate_splits(model_fn: ModelFn, n: int = 2000, seed: int = 0, **kwargs) -
 
 def judge_versions() -> dict[str, str]:
     """The sha256 of each released model the protocol measures with: a retrained judge changes the numbers."""
-    from .. import zoo
 
     names = (FEATURES, EVALUATOR, "clip-birds", SECOND_JUDGE)
     return {name: zoo.load_card(name)["sha256"] for name in names if name in zoo.available()}

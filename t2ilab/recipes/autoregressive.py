@@ -11,12 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..autoregressive import (VQVAE, ClipGenConfig, ClipGenGPT, DalleConfig, DalleGPT, VQVAEConfig,
-                              codebook_perplexity, vqvae_loss)
+from ..autoregressive import (ClipGenConfig, ClipGenGPT, DalleConfig, DalleGPT, VQVAE, VQVAEConfig,
+    codebook_perplexity, dalle_loss, encode_captions, noisy_condition, vqvae_loss)
 from ..clip import embed_captions, embed_images
 from ..data.augment import augment, batch_generator, to_unit_range
 from ..train import Phase, TrainConfig
 from .base import Job, Recipe, TextToImage, frozen_clip, knob, model_device, tiny_data
+from .. import zoo
+from ..autoregressive.dalle import trim_padding
+from ..data import synthbirds
+from ..data.composition import UNSEEN_SPLIT_SIZE
+from ..metrics.alignment import attribute_accuracy_from_predictions
+from ..metrics.protocol import judge_versions, load_judges, reference_set, score_images
 
 
 @dataclass
@@ -56,8 +62,6 @@ class VQVAERecipe(Recipe):
         """Reconstruction error and codebook use on test images, and the protocol's metrics of reconstructed real
         images: the ceiling of any generator that draws these tokens, on the seen split and, under "unseen", on
         the unseen-combinations split (the same part by part)."""
-        from ..data.composition import UNSEEN_SPLIT_SIZE
-        from ..metrics.protocol import judge_versions, load_judges
 
         self.options(options)
         model.eval()
@@ -70,8 +74,6 @@ class VQVAERecipe(Recipe):
 def _reconstruction_metrics(model: VQVAE, judges, n: int, seed: int, split: str) -> dict[str, Any]:
     """One split's real images through the tokenizer: reconstruction error, codebook use, the judges' reading of
     the real images (`real_attribute_accuracy`) and the protocol's metrics of the reconstructions."""
-    from ..metrics.alignment import attribute_accuracy_from_predictions
-    from ..metrics.protocol import reference_set, score_images
 
     device = model_device(model)
     reference = reference_set(n, seed, split=split)
@@ -144,7 +146,6 @@ def token_evaluations(model_config: Any, options: TokenSampling) -> int:
 
 def vqvae_record(name: str) -> dict[str, Any]:
     """What a generator's card records of its image tokenizer: the released name and its weights' sha256."""
-    from .. import zoo
 
     return {"name": name, "sha256": zoo.load_card(name)["sha256"]}
 
@@ -152,7 +153,6 @@ def vqvae_record(name: str) -> dict[str, Any]:
 def load_image_tokenizer(source: "str | VQVAEConfig", device: str = "cpu", expected: dict | None = None) -> VQVAE:
     """The released VQ-VAE `source`, or an untrained one of config `source` (tests). With `expected` (the record a
     generator's card holds), a tokenizer whose weights changed since the generator was trained is refused."""
-    from .. import zoo
 
     if isinstance(source, VQVAEConfig):
         torch.manual_seed(0)
@@ -218,10 +218,6 @@ class DalleRecipe(Recipe):
     def build_job(self, **overrides) -> Job:
         import base64
 
-        from ..autoregressive import dalle_loss, encode_captions
-        from ..autoregressive.dalle import trim_padding
-        from ..data import synthbirds
-
         cfg = self.config(**overrides)
         data = self.data.load("train")
         vqvae = load_image_tokenizer(self.tokenizer_model, cfg.device)
@@ -268,7 +264,6 @@ class DalleRecipe(Recipe):
     def text_to_image(self, model: DalleGPT, options: Any = None, device: str = "cpu") -> TextToImage:
         """captions, generator -> images: caption pieces, image tokens drawn one by one (KV cache, CFG on logits),
         decoded by the VQ-VAE; with rerank k, the best of k by mini-CLIP's cosine."""
-        from ..autoregressive import encode_captions
 
         options = self.options(options)
 
@@ -312,8 +307,6 @@ class ClipGenRecipe(Recipe):
     model_class: ClassVar[type] = ClipGenGPT
 
     def build_job(self, **overrides) -> Job:
-        from ..autoregressive import noisy_condition
-
         cfg = self.config(**overrides)
         data = self.data.load("train")
         vqvae = load_image_tokenizer(self.tokenizer_model, cfg.device)

@@ -26,6 +26,9 @@ from torch import nn
 
 from ..data import DataConfig
 from ..train import Phase, TrainConfig
+from .. import zoo
+from ..metrics.protocol import evaluate_splits
+from ..nn import count_parameters
 
 Role = Literal["generator", "judge", "tokenizer", "text encoder", "evaluator"]
 TextToImage = Callable[[list[str], torch.Generator], torch.Tensor]  # captions, generator -> (B, 3, S, S) in [-1, 1]
@@ -86,7 +89,6 @@ class Recipe:
     def evaluate(self, model: nn.Module, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
         """The shared protocol's metrics of the images `text_to_image` draws with `options`, on the model's device;
         recipes of models that draw nothing (or that record more) override it."""
-        from ..nn import count_parameters
 
         options = self.options(options)
         device = model_device(model)
@@ -247,7 +249,6 @@ def _convert(raw: Any, kind: Any, name: str, owner: str, what: str = "sampling o
 @functools.lru_cache(maxsize=2)
 def frozen_clip(device: str = "cpu") -> nn.Module:
     """The released clip-birds, frozen: the text encoder every family reads (cached per device)."""
-    from .. import zoo
 
     return zoo.load("clip-birds", device=device).requires_grad_(False)
 
@@ -265,7 +266,6 @@ def protocol_metrics(text_to_image: TextToImage, n: int | None, seed: int, devic
                      options: Any, parameters: int | None = None) -> dict[str, Any]:
     """The shared protocol's metrics of a text-to-image function on both splits (the unseen split's under
     "unseen"), plus which generator and options drew them."""
-    from ..metrics.protocol import evaluate_splits
 
     metrics = evaluate_splits(text_to_image, n=n or 2000, seed=seed, parameters=parameters, device=device)
     return metrics | {"generator": generator, "sampling": dataclasses.asdict(options)}

@@ -12,6 +12,7 @@ from ..data import synthbirds
 from ..data.augment import augment, batch_generator, to_unit_range
 from ..train import Phase, TrainConfig
 from .base import Job, Recipe, tiny_data
+from ..metrics.alignment import oracle_r_precision, r_precision_from_embeddings, unambiguous_share
 
 
 @dataclass
@@ -51,7 +52,6 @@ class CLIPRecipe(Recipe):
 
     def evaluate(self, model: MiniCLIP, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
         """R-precision on real test pairs: each test image's caption among itself and 99 other test captions."""
-        from ..metrics.alignment import oracle_r_precision, r_precision_from_embeddings, unambiguous_share
 
         self.options(options)  # mini-CLIP draws nothing: any option is refused
         test = self.data.load("test")

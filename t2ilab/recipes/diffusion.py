@@ -15,6 +15,8 @@ from ..diffusion.latent import LatentUNet, LatentUNetConfig, decode_latents, enc
 from ..diffusion.pipeline import condition_from_ids, encode_captions, text_model_fn
 from ..train import Phase, TrainConfig
 from .base import Job, Recipe, TextToImage, frozen_clip, knob, tiny_data
+from ..autoregressive import VQVAEConfig
+from .autoregressive import image_tokenizer_of, load_image_tokenizer, tokenizer_record
 
 
 DDPM_STEPS = 1000  # every released U-Net's schedule (diffusion.schedules.get_schedule's default T)
@@ -169,8 +171,6 @@ class LatentDiffusionRecipe(DiffusionRecipe):
     model_class: ClassVar[type] = LatentUNet
 
     def build_job(self, **overrides) -> Job:
-        from .autoregressive import load_image_tokenizer, tokenizer_record
-
         cfg = self.config(**overrides)
         data = self.data.load("train")
         vqvae = load_image_tokenizer(self.tokenizer_model, cfg.device)
@@ -203,8 +203,6 @@ class LatentDiffusionRecipe(DiffusionRecipe):
         return Job(unet, [Phase("train", self._step_fn(clip, as_denoiser(unet).schedule))], batch_fn, cfg, extra)
 
     def tiny(self) -> "LatentDiffusionRecipe":
-        from ..autoregressive import VQVAEConfig
-
         small = dataclasses.replace(self.model_config, channels=(8, 16), time_dim=32, attention_heads=2)
         tokenizer = VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)
         return dataclasses.replace(self, model_config=small, batch_size=4, tokenizer_model=tokenizer, components=4,
@@ -212,7 +210,6 @@ class LatentDiffusionRecipe(DiffusionRecipe):
 
     def text_to_image(self, unet: LatentUNet, options: Any = None, device: str = "cpu") -> TextToImage:
         """captions, generator -> images: DDIM (or DDPM) with CFG on the latents, then the VQ-VAE decoder."""
-        from .autoregressive import image_tokenizer_of
 
         options = self.options(options)
         clip, vqvae, cfg = frozen_clip(device), image_tokenizer_of(unet, device), unet.cfg

@@ -20,6 +20,10 @@ from ..metrics.evaluator import BirdEvaluator, EvaluatorConfig
 from ..metrics.judge import AttributeJudge, AttributeJudgeConfig
 from ..train import Phase, TrainConfig
 from .base import Job, Recipe, model_device, tiny_data
+from .. import zoo
+from ..data.composition import independent_birds, unseen_split
+from ..metrics.alignment import attribute_accuracy_from_predictions
+from ..metrics.protocol import corrupt, reference_set
 
 
 @dataclass
@@ -109,7 +113,6 @@ NO_SPECIES = -100  # the species label of a bird that is no species (cross-entro
 def with_independent_birds(data, count: int, config) -> tuple[torch.Tensor, ...]:
     """The species' training images and labels, followed by `count` birds of independent attributes (species label
     NO_SPECIES): images (N, 3, S, S) uint8, species (N,), attribute codes (N, 8), nuisance labels (N, 4)."""
-    from ..data.composition import independent_birds
 
     nuisances = torch.stack([data.nuisances[g] for g in NUISANCE_GROUPS], 1)
     if not count:
@@ -130,10 +133,6 @@ def judge_report(predict, image_size: int = 32, tokenizer_model: str | None = No
     (combinations no judge trained on), clean and degraded (blurred, noised, tokenized). The mean over the eight
     groups is the headline; a judge that reads species instead of parts is exact on "seen" and far off on
     "unseen" (`shortcut_gap`)."""
-    from .. import zoo
-    from ..data.composition import unseen_split
-
-    from ..metrics.protocol import reference_set
 
     seen = SynthBirds("test", image_size=image_size)
     rows = reference_set(n, seed, test=seen).indices  # the protocol's seeded draw over all 200 species
@@ -161,7 +160,6 @@ def shortcut_gap(report: dict[str, float]) -> float:
 def degraded_views(images: torch.Tensor, tokenizer=None, seed: int = 0) -> dict[str, torch.Tensor]:
     """Real images as generated images may look: as they are, blurred (sigma 1 pixel), noised (std 0.1 on the
     [-1, 1] scale) and, with a tokenizer, passed through it (encode to codes, decode)."""
-    from ..metrics.protocol import corrupt
 
     views = {"clean": images, "blurred": corrupt(images, "blur", 1.0), "noised": corrupt(images, "noise", 0.1, seed)}
     if tokenizer is not None:
@@ -181,7 +179,6 @@ def degraded_batch(views: list[torch.Tensor], idx: torch.Tensor, g: torch.Genera
     """A training batch as generated images may look: a quarter each clean, blurred (sigma 0.4 to 1.5 pixels, one
     per batch), noised (std 0.02 to 0.2 per image) and tokenized. `views` holds the clean images in [-1, 1] and,
     optionally, their tokenizer round trips (the tokenized quarter is clean again without them)."""
-    from ..metrics.protocol import corrupt
 
     mode = torch.randint(4, (len(idx),), generator=g)
     x = torch.where((mode == 3)[:, None, None, None] & (len(views) > 1), views[-1][idx], views[0][idx])
@@ -196,8 +193,6 @@ def training_views(images: torch.Tensor, tokenizer_model: str | None) -> list[to
     """The clean training images in [-1, 1] and, with a tokenizer, their round trips through it (computed once)."""
     views = [to_unit_range(images)]
     if tokenizer_model is not None:
-        from .. import zoo
-
         views.append(tokenized(zoo.load(tokenizer_model), views[0]))
     return views
 
@@ -259,9 +254,6 @@ class AttributeJudgeRecipe(Recipe):
                  options: Any = None) -> dict[str, Any]:
         """Attribute accuracy on real test images (the protocol's captions), clean and degraded, for this judge and
         for the evaluator; per-group accuracy of this judge on clean test images."""
-        from .. import zoo
-        from ..metrics.alignment import attribute_accuracy_from_predictions
-        from ..metrics.protocol import reference_set
 
         self.options(options)
         device = next(model.parameters()).device

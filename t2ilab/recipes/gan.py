@@ -19,6 +19,7 @@ from ..gan import training as steps
 from ..nn import count_parameters
 from ..train import Phase, TrainConfig
 from .base import Job, Recipe, TextToImage, frozen_clip, knob, tiny_data
+from ..viz import image_grid
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,6 @@ def sample_grid_monitor(draw, clip, z_dim: int, captions: list[str], per_caption
     `samples/stepNNNNNN.png` in the run's folder: the GAN's progress, looked at over the run. `draw(generator, z,
     sentences)` runs the generator; the noise comes from a private generator, so resumed runs stay exact."""
     from PIL import Image
-
-    from ..viz import image_grid
 
     sentences = sentence_features(clip, captions).repeat_interleave(per_caption, 0)
     z = torch.randn(len(sentences), z_dim, generator=torch.Generator().manual_seed(2024))

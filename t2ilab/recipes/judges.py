@@ -20,6 +20,8 @@ from ..diffusion.noisy import (NoisyAttributeClassifier, NoisyClassifierConfig, 
                                classifier_score, clip_score)
 from ..train import Phase, TrainConfig
 from .base import Job, Recipe, TextToImage, frozen_clip, model_device, protocol_metrics, tiny_data
+from .. import zoo
+from ..metrics.alignment import r_precision_from_embeddings
 
 NOISE_LEVELS = (0, 250, 500, 750, 999)  # the timesteps at which the judges' own accuracy is reported
 
@@ -67,7 +69,6 @@ class JudgeRecipe(Recipe):
     def text_to_image(self, judge: nn.Module, options: Any = None, device: str = "cpu") -> TextToImage:
         """captions, generator -> images: DDIM on the unconditional U-Net, guided by the judge's gradient, on the
         U-Net's own schedule (the judge must have been trained on the same one: t means the same noise level)."""
-        from .. import zoo
 
         options = self.options(options)
         unet = zoo.load(self.guided_model, device=device)
@@ -191,7 +192,6 @@ class NoisyCLIPRecipe(JudgeRecipe):
     def evaluate(self, model, n: int | None = None, seed: int = 0, options: Any = None) -> dict[str, Any]:
         """R-precision of noised test images against clip-birds caption embeddings at several t, then guided
         sampling. At t = 0 it is comparable with clip-birds' own R-precision."""
-        from ..metrics.alignment import r_precision_from_embeddings
 
         options = self.options(options)
         test = self.data.load("test")

@@ -35,6 +35,7 @@ from torch import nn
 
 from ..errors import UsageError
 from ..registry import MODEL_CLASSES
+from ..data.tokenizers import BPETokenizer, WordTokenizer
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -231,13 +232,10 @@ def _attach_card_data(model: nn.Module, card: dict[str, Any]) -> None:
     """What a model needs beside its weights, stored in its card: its text tokenizer, the image tokenizer it
     was trained on (name and sha256, checked when it is used)."""
     if "tokenizer" in card:  # a word tokenizer (mini-CLIP)
-        from ..data.tokenizers import WordTokenizer
 
         model.tokenizer = WordTokenizer(card["tokenizer"]["vocab"], card["tokenizer"]["max_length"])
     if "bpe_model" in card:  # a SentencePiece model (the DALL-E-style GPT)
         import base64
-
-        from ..data.tokenizers import BPETokenizer
 
         model.text_tokenizer = BPETokenizer(base64.b64decode(card["bpe_model"]))
     if "vqvae" in card:

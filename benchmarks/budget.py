@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from t2ilab.release import variant_label
-from t2ilab.compare import log_fit
+from t2ilab.compare import judge_versions, log_fit
 from t2ilab.data.synthbirds import TEST_IMAGES
 from t2ilab.metrics.protocol import MIN_N
 from t2ilab.recipes import PRESETS, generators
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics = recipe.evaluate(final, n=args.n, seed=0, options=options)
         results.append({"steps": steps, "train_wall_seconds": result.wall_seconds,
                         "eval_wall_seconds": time.time() - start - result.wall_seconds, "commit": git_commit(),
-                        **_scores(metrics)})
+                        "judges": judge_versions(), **_scores(metrics)})
         results.sort(key=lambda r: r["steps"])
         _write(out, args, recipe, options, given, varied, config, results)
         print(f"{steps} steps: attribute accuracy {metrics['attribute_accuracy']:.3f}, FID-SB {metrics['fid_sb']:.1f}")
@@ -122,7 +122,8 @@ def released_row(name: str, label: str, config: dict) -> dict | None:
             {k: v for k, v in card["config"].items() if k in config} != config:
         return None
     return {"steps": card["steps"], "train_wall_seconds": card["wall_seconds"],
-            "source": "released model card, commit " + card["commit"], **_scores(metrics)}
+            "source": "released model card, commit " + card["commit"], "judges": metrics.get("judges"),
+            **_scores(metrics)}
 
 
 def _write(out: Path, args, recipe, options, given: dict, varied: dict, config: dict, results: list[dict]) -> None:

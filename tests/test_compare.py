@@ -180,6 +180,13 @@ def test_a_budget_curve_extrapolates_along_its_line_at_its_cost_per_step(tmp_pat
     one = compare.BudgetCurve("one lever", _budget_record([(100, 0.30, 100.0)]))  # --vary at one budget
     assert one.per_doubling is None and one.last_per_doubling is None and one.minutes_to_reach(0.5) is None
     assert "one budget, no slope" in one.verdict(0.5)
+    # points without the judges' sha256 (records made before the judges were retrained) say so
+    assert not curve.read_by_todays_judges and "read by the judges before their retraining" in curve.verdict(0.5)
+    today = compare.judge_versions()
+    current = _budget_record([(100, 0.30, 100.0), (200, 0.35, 200.0)])
+    current["runs"] = [r | {"judges": today} for r in current["runs"]]
+    current_curve = compare.BudgetCurve("current", current)
+    assert current_curve.read_by_todays_judges and "retraining" not in current_curve.verdict(0.5)
 
 
 def test_evaluate_write_keeps_the_main_metrics_and_files_another_n_as_a_variant(tiny_zoo):

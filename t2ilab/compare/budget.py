@@ -8,6 +8,7 @@ import math
 import os
 from pathlib import Path
 
+from .plan import judge_versions
 from .stats import log_fit
 from .. import zoo
 
@@ -37,6 +38,13 @@ class BudgetCurve:
     def points(self) -> list[dict]:
         released = [self.record["released"]] if self.record.get("released") else []
         return sorted(self.record["runs"] + released, key=lambda r: r["steps"])
+
+    @property
+    def read_by_todays_judges(self) -> bool:
+        """Whether every point was measured by the judges released today (their sha256 recorded with the point);
+        points of records made before the judges were retrained carry none and read on the old judges' scale."""
+        current = judge_versions()
+        return all(p.get("judges") == current for p in self.points)
 
     @property
     def seconds_per_step(self) -> float:
@@ -83,9 +91,10 @@ class BudgetCurve:
     def verdict(self, target: float) -> str:
         """One line for a chapter: the measured points, the slope, and where its line would reach `target`."""
         runs = ", ".join(f"{p['attribute_accuracy']:.0%} at {m:.0f} min" for p, m in zip(self.points, self.minutes))
+        judges = "" if self.read_by_todays_judges else ", read by the judges before their retraining"
         if self.per_doubling is None:
-            return f"{self.name} (N={self.record['n']}): {runs}; one budget, no slope"
-        line = f"budget curve of {self.name} (N={self.record['n']}): {runs}; " \
+            return f"{self.name} (N={self.record['n']}{judges}): {runs}; one budget, no slope"
+        line = f"budget curve of {self.name} (N={self.record['n']}{judges}): {runs}; " \
                f"{100 * self.per_doubling:+.1f} points per doubling of training " \
                f"({100 * self.last_per_doubling:+.1f} over the last segment)"
         minutes = self.minutes_to_reach(target)

@@ -51,3 +51,17 @@ def test_the_hybrid_is_judged_part_by_part_when_it_works():
     assert six.verdict == ("coverage over the GAN: HOLDS; speed over diffusion: HOLDS; "
                            "realism of the better parent: DOES NOT HOLD")
     assert six.sentence == "The hybrid wins only coverage over the GAN, speed over diffusion at this budget."
+
+
+def test_alignment_line_puts_a_model_beside_the_copies(monkeypatch):
+    from t2ilab import compare, zoo
+
+    card = {"metrics": {"n": 2000, "attribute_accuracy": 0.4, "unseen": {"attribute_accuracy": 0.3}}}
+    monkeypatch.setattr(zoo, "load_card", lambda name: card)
+    record = {"rows": [{"model": "lookup-oracle", "family": "lookup", "attribute_accuracy": 1.0,
+                        "unseen_attribute_accuracy": 0.81},
+                       {"model": "dfgan", "family": "gan", "attribute_accuracy": 0.4}]}
+    line = compare.alignment_line("m", record)
+    assert line == ("m (card, N=2000): attribute accuracy 40.0% on seen species, 30.0% on unseen combinations\n"
+                    "copying training birds instead, seen / unseen (compare.json): lookup-oracle 100% / 81%")
+    assert "no lookup rows yet" in compare.alignment_line("m", {"rows": []})

@@ -21,12 +21,12 @@ from .claims import COLLAPSED_RECALL, Claim, share_test, split_collapsed, survey
 from .budget import BudgetCurve, LeverEffect, budget_curves, lever_effects
 from .measure import measure, memory_in_fresh_process, sampling_memory_mb
 from .plan import PROTOCOL_VERSION, QUALITY, SLOW_NFE, UNSEEN, Point, cache_key, judge_versions, plan, released_generators
-from .report import ID, VIEW_TITLES, VIEWS, markdown, points_table, settings_note, table, write
+from .report import alignment_line, judges_note, ID, VIEW_TITLES, VIEWS, markdown, points_table, settings_note, table, write
 from .run import cache_folder, card_metrics, lookup_rows, run, unseen_columns
 from .stats import log_fit, spearman
 
 __all__ = ["COLLAPSED_RECALL", "Claim", "share_test", "split_collapsed", "survey_claims", "BudgetCurve", "LeverEffect", "budget_curves", "lever_effects", "measure", "memory_in_fresh_process",
            "sampling_memory_mb", "PROTOCOL_VERSION", "QUALITY", "SLOW_NFE", "UNSEEN", "Point",
            "cache_key", "judge_versions", "plan", "released_generators", "ID", "VIEW_TITLES",
-           "VIEWS", "markdown", "points_table", "settings_note", "table", "write", "card_metrics", "lookup_rows",
+           "VIEWS", "alignment_line", "judges_note", "markdown", "points_table", "settings_note", "table", "write", "card_metrics", "lookup_rows",
            "run", "unseen_columns", "cache_folder", "log_fit", "spearman"]

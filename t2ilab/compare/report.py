@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import zoo
 from ..viz import pipe_table
-from .plan import QUALITY
+from .plan import QUALITY, judge_versions
 from ..recipes import get_preset
 
 ID = [("family", "family", "{}"), ("model", "model", "{}")]
@@ -96,3 +97,27 @@ def write(result: dict[str, Any], out_dir: str | os.PathLike, command: str) -> t
     json_path.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
     md_path.write_text(f"`{command}`\n\n" + markdown(result) + "\n")
     return json_path, md_path
+
+
+def alignment_line(name: str, record: dict | None = None) -> str:
+    """What a chapter that reports a released generator's alignment prints: its attribute accuracy on both splits
+    (from its card) and, beside it, what copying training birds scores (the lookup rows of the comparison record,
+    `compare.json` unless `record` is given), seen / unseen."""
+    m = zoo.load_card(name)["metrics"]
+    unseen = (m.get("unseen") or {}).get("attribute_accuracy")
+    own = (f"{name} (card, N={m['n']}): attribute accuracy {m['attribute_accuracy']:.1%} on seen species, "
+           + (f"{unseen:.1%} on unseen combinations" if unseen is not None else "unseen split not measured"))
+    record = record if record is not None else zoo.benchmark_record("compare.json")
+    copies = [r for r in record.get("rows", []) if r.get("family") == "lookup" and "error" not in r]
+    if not copies:
+        return own + "\n(the comparison record has no lookup rows yet: t2ilab compare measures them)"
+    shown = ", ".join(f"{r['model']} {r['attribute_accuracy']:.0%} / {r['unseen_attribute_accuracy']:.0%}"
+                      for r in copies)
+    return own + f"\ncopying training birds instead, seen / unseen (compare.json): {shown}"
+
+
+def judges_note(record: dict) -> str:
+    """"" when a benchmark record names today's judges (their sha256 under "judges", or under "settings"), else a
+    note to print beside its figures: they were read by the judges before their retraining, on another scale."""
+    judges = record.get("judges") or record.get("settings", {}).get("judges")
+    return "" if judges == judge_versions() else " (read by the judges before their retraining)"

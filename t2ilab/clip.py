@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data.tokenizers import WordTokenizer
 from .nn import ConvEncoder, TransformerBlock
 from .registry import register_model
 
@@ -106,6 +107,11 @@ class MiniCLIP(nn.Module):
         self.text = TextTower(cfg)
         self.image = ImageTower(cfg)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.init_temperature)))
+
+    def restore_card_data(self, card: dict) -> None:
+        """What its card stores beside the weights (called by `zoo.load`): the word tokenizer."""
+        if "tokenizer" in card:
+            self.tokenizer = WordTokenizer(card["tokenizer"]["vocab"], card["tokenizer"]["max_length"])
 
     def encode_text(self, ids: torch.Tensor) -> TextFeatures:
         return self.text(ids)

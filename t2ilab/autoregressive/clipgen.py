@@ -48,6 +48,12 @@ class ClipGenGPT(nn.Module):
 
     config_class = ClipGenConfig
 
+    def restore_card_data(self, card: dict) -> None:
+        """What its card stores beside the weights (called by `zoo.load`): the image tokenizer it was trained on,
+        name and sha256, checked when it is used."""
+        if "vqvae" in card:
+            self.vqvae_record = card["vqvae"]
+
     def __init__(self, cfg: ClipGenConfig):
         super().__init__()
         self.cfg = cfg

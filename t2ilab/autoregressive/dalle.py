@@ -18,6 +18,7 @@ model without a cache, the reference the cache is tested against.
 """
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.tokenizers import BPETokenizer
 from ..registry import register_model
 from .gpt import GPT, GPTConfig, sample_with_cache, sample_without_cache
 
@@ -92,6 +94,14 @@ class DalleGPT(nn.Module):
     """(caption ids (B, L), image codes (B, N)) -> next-token logits for both parts."""
 
     config_class = DalleConfig
+
+    def restore_card_data(self, card: dict) -> None:
+        """What its card stores beside the weights (called by `zoo.load`): the SentencePiece model of its captions,
+        and the image tokenizer it was trained on (name and sha256, checked when it is used)."""
+        if "bpe_model" in card:
+            self.text_tokenizer = BPETokenizer(base64.b64decode(card["bpe_model"]))
+        if "vqvae" in card:
+            self.vqvae_record = card["vqvae"]
 
     def __init__(self, cfg: DalleConfig):
         super().__init__()

@@ -107,6 +107,11 @@ class WordTokenizer:
                 raise type(err)(f"text {i} of the batch ({str(text)[:60]!r}): {err}") from None
         return torch.stack(rows)
 
+    def encode_captions(self, captions_per_image: list[list[str]]) -> torch.Tensor:
+        """(N, K, max_length) ids of the K captions of each of N images: a data set's training text read in bulk
+        (words outside the vocabulary as <unk>, long captions truncated)."""
+        return torch.stack([self.encode_batch(list(c), "replace", truncate=True) for c in captions_per_image])
+
     def decode(self, ids: torch.Tensor | list[int]) -> str:
         """Ids -> text, dropping specials; punctuation attaches to the previous word."""
         words = [self.vocab[int(i)] for i in ids if int(i) not in (self.pad_id, self.bos_id, self.eos_id)]

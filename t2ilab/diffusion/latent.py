@@ -79,6 +79,12 @@ class LatentUNet(UNet):
 
     config_class = LatentUNetConfig
 
+    def restore_card_data(self, card: dict) -> None:
+        """What its card stores beside the weights (called by `zoo.load`): the image tokenizer it was trained on,
+        name and sha256, checked when it is used."""
+        if "vqvae" in card:
+            self.vqvae_record = card["vqvae"]
+
     def __init__(self, cfg: LatentUNetConfig):
         super().__init__(cfg)
         k, c = cfg.in_channels, cfg.autoencoder_channels

@@ -68,8 +68,7 @@ class DiffusionRecipe(Recipe):
         clip = all_ids = None
         if conditional:
             clip = frozen_clip(cfg.device)
-            all_ids = torch.stack([clip.tokenizer.encode_batch(list(c), "replace", truncate=True)
-                              for c in data.captions])  # (N, 10, T); training text read in bulk
+            all_ids = clip.tokenizer.encode_captions(data.captions)  # (N, 10, T)
 
         def batch_fn(step: int, rank: int, world: int):
             g = batch_generator(cfg.seed, step, rank)
@@ -185,8 +184,7 @@ class LatentDiffusionRecipe(DiffusionRecipe):
         unet.set_latent_map(latent_map)
         unet.vqvae_record = tokenizer_record(self.tokenizer_model)  # as `zoo.load` attaches it from the card
         clip = frozen_clip(cfg.device)
-        all_ids = torch.stack([clip.tokenizer.encode_batch(list(c), "replace", truncate=True)
-                               for c in data.captions])  # (N, 10, T)
+        all_ids = clip.tokenizer.encode_captions(data.captions)  # (N, 10, T)
         batch_size, drop_share = self.batch_size, self.condition_dropout
 
         def batch_fn(step: int, rank: int, world: int):

@@ -35,7 +35,6 @@ from torch import nn
 
 from ..errors import UsageError
 from ..registry import MODEL_CLASSES
-from ..data.tokenizers import BPETokenizer, WordTokenizer
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -229,17 +228,11 @@ def pack(name: str) -> Path:
 
 
 def _attach_card_data(model: nn.Module, card: dict[str, Any]) -> None:
-    """What a model needs beside its weights, stored in its card: its text tokenizer, the image tokenizer it
-    was trained on (name and sha256, checked when it is used)."""
-    if "tokenizer" in card:  # a word tokenizer (mini-CLIP)
-
-        model.tokenizer = WordTokenizer(card["tokenizer"]["vocab"], card["tokenizer"]["max_length"])
-    if "bpe_model" in card:  # a SentencePiece model (the DALL-E-style GPT)
-        import base64
-
-        model.text_tokenizer = BPETokenizer(base64.b64decode(card["bpe_model"]))
-    if "vqvae" in card:
-        model.vqvae_record = card["vqvae"]
+    """What a model needs beside its weights, stored in its card (a tokenizer, the image tokenizer it was trained
+    on): its class says what, in `restore_card_data(card)`, if it has any."""
+    restore = getattr(model, "restore_card_data", None)
+    if restore is not None:
+        restore(card)
 
 
 def git_commit() -> str:

@@ -122,3 +122,29 @@ def test_clipgen_cache_equals_recomputation_and_the_bridge_crosses_the_gap():
     a = model(emb, ids, dropped)
     b = model(-emb, ids, dropped)
     torch.testing.assert_close(a[0], b[0]) and not torch.allclose(a[1], b[1])
+
+
+def test_decode_and_rerank_keeps_the_candidate_clip_scores_highest():
+    """DALL-E's reranking: of k decoded candidates per caption, the one whose mini-CLIP image embedding has the
+    largest cosine with its caption's embedding, checked against a direct computation."""
+    from t2ilab.autoregressive import VQVAEConfig
+    from t2ilab.clip import embed_captions, embed_images
+    from t2ilab.recipes.autoregressive import TokenSampling, decode_and_rerank
+    from t2ilab.recipes.base import frozen_clip
+    from t2ilab.recipes.image_tokenizer import load_image_tokenizer
+
+    vqvae = load_image_tokenizer(VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1))
+    side = vqvae.tokens_per_image ** 0.5
+
+    def codes(captions, k, generator):  # random token grids, k per caption
+        return torch.randint(16, (len(captions) * k, int(side), int(side)), generator=generator)
+
+    captions = ["a small bird with a red crown", "a large bird with blue wings"]
+    chosen = decode_and_rerank(codes, vqvae, TokenSampling(rerank=3), "cpu")(captions, torch.Generator().manual_seed(0))
+    candidates = vqvae.decode(codes(captions, 3, torch.Generator().manual_seed(0))).clamp(-1, 1)
+    clip = frozen_clip("cpu")
+    cosines = (embed_images(clip, candidates).view(2, 3, -1) * embed_captions(clip, captions)[:, None]).sum(-1)
+    expected = candidates.view(2, 3, *candidates.shape[1:])[torch.arange(2), cosines.argmax(1)]
+    assert chosen.shape == (2, 3, 32, 32) and torch.allclose(chosen, expected)
+    single = decode_and_rerank(codes, vqvae, TokenSampling(rerank=1), "cpu")(captions, torch.Generator().manual_seed(0))
+    assert torch.allclose(single, vqvae.decode(codes(captions, 1, torch.Generator().manual_seed(0))).clamp(-1, 1))

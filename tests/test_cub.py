@@ -2,18 +2,10 @@
 import pytest
 import torch
 
-from t2ilab.data.cub import CUB200, CUB_MD5, CUB_URL, crop_box, stated_attributes, write_layout
+from t2ilab.data.cub import CUB200, CUB_MD5, CUB_URL, crop_box, stated_attributes
 
 
-def write_fixture(root):
-    """A CUB-shaped folder: 2 classes x 3 random images (2 train, 1 test each), ten captions each."""
-    images = torch.rand(6, 3, 80, 120) * 2 - 1
-    captions = [[f"this bird has a {color} crown and a short bill."] * 9 + ["a bird perched on a branch."]
-                for color in ["red"] * 3 + ["blue"] * 3]
-    return write_layout(root, images, [0, 0, 0, 1, 1, 1], captions, [True, True, False] * 2)
-
-
-def test_reads_the_official_layout(tmp_path):
+def test_reads_the_official_layout(tmp_path, write_fixture):
     cub = write_fixture(tmp_path)
     train, test = CUB200(cub, "train", image_size=32), CUB200(cub, "test", image_size=64, crop=False)
     assert (len(train), len(test)) == (4, 2)
@@ -28,7 +20,7 @@ def test_reads_the_official_layout(tmp_path):
     assert batch.image.shape == (2, 3, 32, 32)
 
 
-def test_missing_files_are_named(tmp_path):
+def test_missing_files_are_named(tmp_path, write_fixture):
     cub = write_fixture(tmp_path)
     (cub / "bounding_boxes.txt").unlink()
     with pytest.raises(FileNotFoundError, match="bounding_boxes.txt") as err:
@@ -48,7 +40,7 @@ def test_majority_vote_of_stated_attributes():
         "crown_color": "red", "bill_length": "long"}
 
 
-def test_load_dataset_switch(tmp_path, monkeypatch):
+def test_load_dataset_switch(tmp_path, monkeypatch, write_fixture):
     from t2ilab.data import load_dataset
 
     cub = write_fixture(tmp_path)
@@ -81,7 +73,7 @@ def _drop_last_line(path):
     (lambda cub: (cub / "images.txt").write_text("1 a.jpg extra\n"), r"images.txt, line 1: expected an image id and 1"),
     (lambda cub: next((cub / "images").rglob("*.jpg")).unlink(), "image missing: "),  # not mid-epoch
 ])
-def test_a_half_populated_folder_fails_when_opened_naming_the_bad_file(tmp_path, damage, expected):
+def test_a_half_populated_folder_fails_when_opened_naming_the_bad_file(tmp_path, damage, expected, write_fixture):
     cub = write_fixture(tmp_path)
     damage(cub)
     with pytest.raises((ValueError, FileNotFoundError), match=expected):

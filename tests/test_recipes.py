@@ -108,9 +108,7 @@ def test_an_options_object_of_another_recipe_is_refused():
                                                                         "guidance_scale": 6.0}
 
 
-def test_image_size_and_data_set_travel_as_configuration(tmp_path, monkeypatch):
-    from test_cub import write_fixture
-
+def test_image_size_and_data_set_travel_as_configuration(tmp_path, monkeypatch, write_fixture):
     from t2ilab.data import DataConfig
     from t2ilab.metrics.protocol import to_protocol_size
 

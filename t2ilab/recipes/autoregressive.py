@@ -16,6 +16,7 @@ from ..autoregressive import (ClipGenConfig, ClipGenGPT, DalleConfig, DalleGPT, 
 from ..clip import embed_captions, embed_images
 from ..data.augment import augment, batch_generator, to_unit_range
 from ..train import Phase, TrainConfig
+from .image_tokenizer import image_tokenizer_of, load_image_tokenizer, tokenizer_record
 from .base import Job, Recipe, TextToImage, frozen_clip, knob, model_device, tiny_data
 from .. import zoo
 from ..autoregressive.dalle import trim_padding
@@ -144,37 +145,6 @@ def token_evaluations(model_config: Any, options: TokenSampling) -> int:
     return model_config.image_tokens * (2 if guided else 1) * options.rerank
 
 
-def vqvae_record(name: str) -> dict[str, Any]:
-    """What a generator's card records of its image tokenizer: the released name and its weights' sha256."""
-
-    return {"name": name, "sha256": zoo.load_card(name)["sha256"]}
-
-
-def load_image_tokenizer(source: "str | VQVAEConfig", device: str = "cpu", expected: dict | None = None) -> VQVAE:
-    """The released VQ-VAE `source`, or an untrained one of config `source` (tests). With `expected` (the record a
-    generator's card holds), a tokenizer whose weights changed since the generator was trained is refused."""
-
-    if isinstance(source, VQVAEConfig):
-        torch.manual_seed(0)
-        return VQVAE(source).to(device).eval()
-    if expected is not None:
-        actual = zoo.load_card(source)["sha256"]
-        if actual != expected["sha256"]:
-            raise ValueError(f"the generator was trained on the tokens of {expected['name']}.safetensors with sha256 "
-                             f"{expected['sha256'][:16]}..., but {source}.safetensors now has {actual[:16]}...: "
-                             f"retrain the generator, or restore that tokenizer")
-    return zoo.load(source, device=device)
-
-
-def image_tokenizer_of(model: nn.Module, device: str) -> VQVAE:
-    """The VQ-VAE a token generator was trained on, from the record its card (or its build) attached."""
-    record = model.vqvae_record
-    if record.get("name") is None:  # an untrained tokenizer of a test config
-        config = VQVAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()})
-        return load_image_tokenizer(config, device)
-    return load_image_tokenizer(record["name"], device, expected=record)
-
-
 def decode_and_rerank(codes, vqvae: VQVAE, options: TokenSampling, device: str) -> TextToImage:
     """Turn `codes(captions, k, generator) -> (B * k, N)` token ids into images; with options.rerank = k > 1 keep,
     per caption, the one of its k images mini-CLIP scores closest to it (DALL-E's reranking)."""
@@ -198,11 +168,6 @@ def training_tokens(vqvae: VQVAE, images: torch.Tensor, device: str) -> torch.Te
         x = to_unit_range(images)
         return torch.stack([torch.cat([vqvae.encode(v[s: s + 500].to(device)).flatten(1).cpu()
                                        for s in range(0, len(v), 500)]) for v in (x, x.flip(-1))])
-
-
-def tokenizer_record(source: "str | VQVAEConfig") -> dict[str, Any]:
-    return (vqvae_record(source) if isinstance(source, str)
-            else {"name": None, "config": dataclasses.asdict(source)})
 
 
 @dataclass

@@ -16,7 +16,7 @@ from ..diffusion.pipeline import condition_from_ids, encode_captions, text_model
 from ..train import Phase, TrainConfig
 from .base import Job, Recipe, TextToImage, frozen_clip, knob, tiny_data
 from ..autoregressive import VQVAEConfig
-from .autoregressive import image_tokenizer_of, load_image_tokenizer, tokenizer_record
+from .image_tokenizer import image_tokenizer_of, load_image_tokenizer, tokenizer_record
 
 
 DDPM_STEPS = 1000  # every released U-Net's schedule (diffusion.schedules.get_schedule's default T)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from t2ilab import zoo
-from t2ilab.autoregressive import encode_captions
+from t2ilab.autoregressive import caption_ids
 from t2ilab.data import SynthBirds
 from t2ilab.recipes import get_preset
 
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     options = recipe.options()
     test = SynthBirds("test", image_size=32)
     captions = [test.captions[i][0] for i in range(args.batch)]
-    ids = encode_captions(model.text_tokenizer, captions, model.cfg.text_length)
+    ids = caption_ids(model.text_tokenizer, captions, model.cfg.text_length)
     record = {"model": args.model, "sha256": zoo.load_card(args.model)["sha256"], "batch": args.batch,
               "options": dataclasses.asdict(options),
               "threads": torch.get_num_threads(), "machine": zoo.machine_description("cpu"),

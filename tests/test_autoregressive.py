@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from t2ilab.autoregressive import DalleConfig, DalleGPT, choose_tokens, encode_captions, filter_logits
+from t2ilab.autoregressive import DalleConfig, DalleGPT, choose_tokens, caption_ids, filter_logits
 from t2ilab.guidance import classifier_free
 
 
@@ -94,8 +94,8 @@ class Pieces:
 ])
 def test_captions_the_model_cannot_read_are_refused_clearly(bad, message):
     with pytest.raises(ValueError, match=message):
-        encode_captions(Pieces(), bad, 8)
-    assert encode_captions(Pieces(), ["ab"], 6).tolist() == [[2, 11, 12, 3, 0, 0]]
+        caption_ids(Pieces(), bad, 8)
+    assert caption_ids(Pieces(), ["ab"], 6).tolist() == [[2, 11, 12, 3, 0, 0]]
 
 
 def test_clipgen_cache_equals_recomputation_and_the_bridge_crosses_the_gap():
@@ -127,13 +127,12 @@ def test_clipgen_cache_equals_recomputation_and_the_bridge_crosses_the_gap():
 def test_decode_and_rerank_keeps_the_candidate_clip_scores_highest():
     """DALL-E's reranking: of k decoded candidates per caption, the one whose mini-CLIP image embedding has the
     largest cosine with its caption's embedding, checked against a direct computation."""
-    from t2ilab.autoregressive import VQVAEConfig
     from t2ilab.clip import embed_captions, embed_images
     from t2ilab.recipes.autoregressive import TokenSampling, decode_and_rerank
     from t2ilab.recipes.base import frozen_clip
-    from t2ilab.recipes.image_tokenizer import load_image_tokenizer
+    from t2ilab.recipes.image_tokenizer import TINY_TOKENIZER, load_image_tokenizer
 
-    vqvae = load_image_tokenizer(VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1))
+    vqvae = load_image_tokenizer(TINY_TOKENIZER)
     side = vqvae.tokens_per_image ** 0.5
 
     def codes(captions, k, generator):  # random token grids, k per caption

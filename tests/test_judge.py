@@ -3,12 +3,13 @@ and the protocol's report and flag of the two judges' gap."""
 import pytest
 import torch
 
-from t2ilab.autoregressive import VQVAE, VQVAEConfig
+from t2ilab.autoregressive import VQVAE
 from t2ilab.data.attributes import BIRD_GROUPS
 from t2ilab.metrics.judge import AttributeJudge, AttributeJudgeConfig
 from t2ilab.metrics.protocol import JUDGES_AGREE, Judges, judges_disagree, second_judge_scores
 from t2ilab.recipes import PRESETS
 from t2ilab.recipes.evaluator import NO_SPECIES, degraded_views, random_crop
+from t2ilab.recipes.image_tokenizer import TINY_TOKENIZER
 
 
 def test_the_judge_predicts_one_value_index_per_group_in_protocol_order():
@@ -27,7 +28,7 @@ def test_the_judge_predicts_one_value_index_per_group_in_protocol_order():
 def test_degraded_views_blur_noise_and_tokenize():
     images = torch.rand(4, 3, 32, 32) * 2 - 1
     torch.manual_seed(0)
-    tokenizer = VQVAE(VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)).eval()
+    tokenizer = VQVAE(TINY_TOKENIZER).eval()
     views = degraded_views(images, tokenizer)
     assert set(views) == {"clean", "blurred", "noised", "tokenized"}
     assert torch.equal(views["clean"], images)

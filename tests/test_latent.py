@@ -6,19 +6,20 @@ import pytest
 import torch
 
 from t2ilab import zoo
-from t2ilab.autoregressive import VQVAE, VQVAEConfig
+from t2ilab.autoregressive import VQVAE
 from t2ilab.diffusion import get_schedule
 from t2ilab.diffusion.latent import LatentUNet, LatentUNetConfig, decode_latents, encode_latents, fit_latent_map
 from t2ilab.diffusion.pipeline import text_model_fn
 from t2ilab.diffusion.process import diffusion_loss, min_snr_weights
 from t2ilab.diffusion.unet import TextCondition
+from t2ilab.recipes.image_tokenizer import TINY_TOKENIZER
 from t2ilab.recipes import PRESETS
 
 
 @pytest.fixture(scope="module")
 def vqvae():
     torch.manual_seed(0)
-    return VQVAE(VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)).eval()
+    return VQVAE(TINY_TOKENIZER).eval()
 
 
 def test_latent_round_trip_shapes_scale_and_the_tokenizers_own_path(vqvae):

@@ -101,8 +101,8 @@ def test_bpe_unknowns(bpe):
     assert bpe.unknown_words("a zebra bird") == []  # BPE spells unseen words from known pieces
 
 
-def test_encode_captions_reads_every_caption_of_every_image(words):
+def test_encode_per_image_reads_every_caption_of_every_image(words):
     captions = [["a red bird", "a zebra bird"], ["a bird", "a red bird"]]
-    ids = words.encode_captions(captions)
+    ids = words.encode_per_image(captions)
     assert ids.shape == (2, 2, words.max_length)
     assert torch.equal(ids[1, 1], words.encode("a red bird")) and ids[0, 1, 2] == words.unk_id  # unknown: <unk>

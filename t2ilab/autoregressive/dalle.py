@@ -68,8 +68,8 @@ def trim_padding(text_ids: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
     return text_ids[:, :used]
 
 
-def encode_captions(tokenizer, captions: list[str], length: int, bos_id: int = 2, eos_id: int = 3,
-                    pad_id: int = 0) -> torch.Tensor:
+def caption_ids(tokenizer, captions: list[str], length: int, bos_id: int = 2, eos_id: int = 3,
+                pad_id: int = 0) -> torch.Tensor:
     """Captions -> (B, length) ids `<bos> pieces <eos> <pad>...`; a clear ValueError, naming the caption, for a
     bare string, an empty caption, characters the tokenizer never saw, or a caption longer than `length`."""
     if isinstance(captions, str):

@@ -31,7 +31,7 @@ def split_words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def _check_prompt(text: str) -> None:
+def _check_text(text: str) -> None:
     if not isinstance(text, str):
         raise TypeError(f"a prompt must be a str, got {type(text).__name__}")
     if not text.strip():
@@ -74,7 +74,7 @@ class WordTokenizer:
         read in bulk) asks to keep its first max_length - 2 words."""
         if on_unknown not in ("replace", "warn", "error"):
             raise ValueError(f"on_unknown must be 'replace', 'warn' or 'error', got {on_unknown!r}")
-        _check_prompt(text)
+        _check_text(text)
         words = split_words(text)
         if not words:
             raise ValueError(f"prompt {text!r} has no words")
@@ -107,7 +107,7 @@ class WordTokenizer:
                 raise type(err)(f"text {i} of the batch ({str(text)[:60]!r}): {err}") from None
         return torch.stack(rows)
 
-    def encode_captions(self, captions_per_image: list[list[str]]) -> torch.Tensor:
+    def encode_per_image(self, captions_per_image: list[list[str]]) -> torch.Tensor:
         """(N, K, max_length) ids of the K captions of each of N images: a data set's training text read in bulk
         (words outside the vocabulary as <unk>, long captions truncated)."""
         return torch.stack([self.encode_batch(list(c), "replace", truncate=True) for c in captions_per_image])
@@ -158,17 +158,17 @@ class BPETokenizer:
         return self.sp.pad_id()
 
     def pieces(self, text: str) -> list[str]:
-        _check_prompt(text)
+        _check_text(text)
         return self.sp.encode(text.lower(), out_type=str)
 
     def unknown_words(self, text: str) -> list[str]:
         """Words containing characters the model never saw (BPE splits unseen words into known pieces)."""
-        _check_prompt(text)
+        _check_text(text)
         return [w for w in text.lower().split() if self.sp.unk_id() in self.sp.encode(w)]
 
     def encode(self, text: str, max_length: int | None = None) -> list[int]:
         """Piece ids; with `max_length`, truncated to that many ids."""
-        _check_prompt(text)
+        _check_text(text)
         ids = self.sp.encode(text.lower())
         return ids[:max_length] if max_length is not None else ids
 

@@ -14,7 +14,7 @@ from .unet import TextCondition, UNet
 
 
 @torch.no_grad()
-def encode_captions(clip, captions: list[str], device: str | torch.device = "cpu") -> TextCondition:
+def caption_condition(clip, captions: list[str], device: str | torch.device = "cpu") -> TextCondition:
     """Captions -> the U-Net's TextCondition through mini-CLIP's tokenizer and frozen text tower."""
     ids = clip.tokenizer.encode_batch(captions).to(device)
     return condition_from_ids(clip, ids)

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..autoregressive import (ClipGenConfig, ClipGenGPT, DalleConfig, DalleGPT, VQVAE, VQVAEConfig,
-    codebook_perplexity, dalle_loss, encode_captions, noisy_condition, vqvae_loss)
+    codebook_perplexity, dalle_loss, caption_ids, noisy_condition, vqvae_loss)
 from ..clip import embed_captions, embed_images
 from ..data.augment import augment, batch_generator, to_unit_range
 from ..train import Phase, TrainConfig
-from .image_tokenizer import image_tokenizer_of, load_image_tokenizer, tokenizer_record
+from .image_tokenizer import TINY_TOKENIZER, image_tokenizer_of, load_image_tokenizer, tokenizer_record
 from .base import Job, Recipe, TextToImage, frozen_clip, knob, model_device, tiny_data
 from .. import zoo
 from ..autoregressive.dalle import trim_padding
@@ -55,7 +55,8 @@ class VQVAERecipe(Recipe):
         return Job(VQVAE(model_cfg), [Phase("train", step_fn)], batch_fn, cfg, {"data_variance": data_variance})
 
     def tiny(self) -> "VQVAERecipe":
-        small = dataclasses.replace(self.model_config, channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)
+        tiny = {f: getattr(TINY_TOKENIZER, f) for f in ("channels", "code_dim", "num_codes", "res_blocks")}
+        small = dataclasses.replace(self.model_config, **tiny)
         return dataclasses.replace(self, model_config=small, batch_size=8, data=tiny_data(self.data))
 
     @torch.no_grad()
@@ -191,7 +192,7 @@ class DalleRecipe(Recipe):
                                         image_tokens=vqvae.tokens_per_image)
         length = model_cfg.text_length
         codes = training_tokens(vqvae, data.images, cfg.device)  # (2, N, 64): as drawn, mirrored
-        all_ids = torch.stack([encode_captions(bpe, list(c), length) for c in data.captions])  # (N, 10, L)
+        all_ids = torch.stack([caption_ids(bpe, list(c), length) for c in data.captions])  # (N, 10, L)
         batch_size, drop_share = self.batch_size, self.condition_dropout
 
         def batch_fn(step: int, rank: int, world: int):
@@ -204,7 +205,7 @@ class DalleRecipe(Recipe):
             text[dropped] = torch.tensor([model_cfg.bos_id] + [model_cfg.pad_id] * (length - 1))
             return trim_padding(text, model_cfg.pad_id), codes[flip, idx]
 
-        def step_fn(model, batch):
+        def step_fn(model, batch):  # calls the model, not model.loss: under DDP only forward averages gradients
             text, image = batch
             out = dalle_loss(*model(text, image), text, image, model_cfg.text_loss_weight, model_cfg.pad_id)
             return out.loss, {"text_loss": out.text_loss.item(), "image_loss": out.image_loss.item()}
@@ -219,7 +220,7 @@ class DalleRecipe(Recipe):
 
     def tiny(self) -> "DalleRecipe":
         small = dataclasses.replace(self.model_config, dim=32, layers=2, heads=2)
-        tokenizer = VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)
+        tokenizer = TINY_TOKENIZER
         return dataclasses.replace(self, model_config=small, batch_size=4, tokenizer_model=tokenizer,
                                    data=tiny_data(self.data))
 
@@ -233,7 +234,7 @@ class DalleRecipe(Recipe):
         options = self.options(options)
 
         def codes(captions: list[str], k: int, generator: torch.Generator) -> torch.Tensor:
-            ids = encode_captions(model.text_tokenizer, captions, model.cfg.text_length).to(device)
+            ids = caption_ids(model.text_tokenizer, captions, model.cfg.text_length).to(device)
             return model.generate(ids.repeat_interleave(k, 0), generator, options.guidance_scale,
                                   options.temperature, options.top_k, options.top_p)
 
@@ -312,7 +313,7 @@ class ClipGenRecipe(Recipe):
 
     def tiny(self) -> "ClipGenRecipe":
         small = dataclasses.replace(self.model_config, dim=32, layers=2, heads=2)
-        tokenizer = VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)
+        tokenizer = TINY_TOKENIZER
         return dataclasses.replace(self, model_config=small, batch_size=4, tokenizer_model=tokenizer,
                                    data=tiny_data(self.data))
 

@@ -26,7 +26,7 @@ class CLIPRecipe(Recipe):
         data = self.data.load("train")
         tokenizer = synthbirds.word_tokenizer(max_length=self.model_config.max_length)
         model_cfg = dataclasses.replace(self.model_config, vocab_size=len(tokenizer), pad_id=tokenizer.pad_id)
-        all_ids = tokenizer.encode_captions(data.captions)  # (N, 10, T)
+        all_ids = tokenizer.encode_per_image(data.captions)  # (N, 10, T)
         images, batch_size = data.images, self.batch_size  # (N, 3, S, S) uint8
 
         def batch_fn(step: int, rank: int, world: int):

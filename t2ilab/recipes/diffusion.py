@@ -12,11 +12,11 @@ from ..clip import CLIPConfig
 from ..data.augment import augment, batch_generator, to_unit_range
 from ..diffusion import UNet, UNetConfig, as_denoiser, ddim_sample, ddpm_sample, diffusion_loss
 from ..diffusion.latent import LatentUNet, LatentUNetConfig, decode_latents, encode_latents, fit_latent_map
-from ..diffusion.pipeline import condition_from_ids, encode_captions, text_model_fn
+from ..diffusion.pipeline import condition_from_ids, caption_condition, text_model_fn
 from ..train import Phase, TrainConfig
 from .base import Job, Recipe, TextToImage, frozen_clip, knob, tiny_data
 from ..autoregressive import VQVAEConfig
-from .image_tokenizer import image_tokenizer_of, load_image_tokenizer, tokenizer_record
+from .image_tokenizer import TINY_TOKENIZER, image_tokenizer_of, load_image_tokenizer, tokenizer_record
 
 
 DDPM_STEPS = 1000  # every released U-Net's schedule (diffusion.schedules.get_schedule's default T)
@@ -68,7 +68,7 @@ class DiffusionRecipe(Recipe):
         clip = all_ids = None
         if conditional:
             clip = frozen_clip(cfg.device)
-            all_ids = clip.tokenizer.encode_captions(data.captions)  # (N, 10, T)
+            all_ids = clip.tokenizer.encode_per_image(data.captions)  # (N, 10, T)
 
         def batch_fn(step: int, rank: int, world: int):
             g = batch_generator(cfg.seed, step, rank)
@@ -132,7 +132,7 @@ class DiffusionRecipe(Recipe):
         cfg = unet.cfg
 
         def generate(captions: list[str], generator: torch.Generator) -> torch.Tensor:
-            fn = (text_model_fn(unet, encode_captions(clip, captions, device), options.guidance_scale)
+            fn = (text_model_fn(unet, caption_condition(clip, captions, device), options.guidance_scale)
                   if clip is not None else denoiser)
             shape = (len(captions), cfg.in_channels, cfg.image_size, cfg.image_size)
             if options.sampler == "ddpm":
@@ -184,7 +184,7 @@ class LatentDiffusionRecipe(DiffusionRecipe):
         unet.set_latent_map(latent_map)
         unet.vqvae_record = tokenizer_record(self.tokenizer_model)  # as `zoo.load` attaches it from the card
         clip = frozen_clip(cfg.device)
-        all_ids = clip.tokenizer.encode_captions(data.captions)  # (N, 10, T)
+        all_ids = clip.tokenizer.encode_per_image(data.captions)  # (N, 10, T)
         batch_size, drop_share = self.batch_size, self.condition_dropout
 
         def batch_fn(step: int, rank: int, world: int):
@@ -202,7 +202,7 @@ class LatentDiffusionRecipe(DiffusionRecipe):
 
     def tiny(self) -> "LatentDiffusionRecipe":
         small = dataclasses.replace(self.model_config, channels=(8, 16), time_dim=32, attention_heads=2)
-        tokenizer = VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)
+        tokenizer = TINY_TOKENIZER
         return dataclasses.replace(self, model_config=small, batch_size=4, tokenizer_model=tokenizer, components=4,
                                    data=tiny_data(self.data))
 
@@ -213,7 +213,7 @@ class LatentDiffusionRecipe(DiffusionRecipe):
         clip, vqvae, cfg = frozen_clip(device), image_tokenizer_of(unet, device), unet.cfg
 
         def generate(captions: list[str], generator: torch.Generator) -> torch.Tensor:
-            fn = text_model_fn(unet, encode_captions(clip, captions, device), options.guidance_scale)
+            fn = text_model_fn(unet, caption_condition(clip, captions, device), options.guidance_scale)
             shape = (len(captions), cfg.in_channels, cfg.image_size, cfg.image_size)
             if options.sampler == "ddpm":
                 z = ddpm_sample(fn, shape, generator=generator, device=device)

@@ -12,6 +12,9 @@ from torch import nn
 from .. import zoo
 from ..autoregressive import VQVAE, VQVAEConfig
 
+# the untrained image tokenizer of every family's tiny recipe (tests): 16 codes of 8 dimensions
+TINY_TOKENIZER = VQVAEConfig(channels=(8, 16), code_dim=8, num_codes=16, res_blocks=1)
+
 
 def vqvae_record(name: str) -> dict[str, Any]:
     """What a generator's card records of its image tokenizer: the released name and its weights' sha256."""

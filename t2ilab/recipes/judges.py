@@ -154,7 +154,7 @@ class NoisyCLIPRecipe(JudgeRecipe):
         cfg = self.config(**overrides)
         data = self.data.load("train")
         clip = frozen_clip(cfg.device)
-        all_ids = clip.tokenizer.encode_captions(data.captions)  # (N, 10, T)
+        all_ids = clip.tokenizer.encode_per_image(data.captions)  # (N, 10, T)
         logit_scale = float(clip.log_scale.clamp(max=math.log(100.0)).exp())
 
         def batch_fn(step: int, rank: int, world: int):
